@@ -1,0 +1,1 @@
+"""medallion: a contract-driven lakehouse pipeline."""
