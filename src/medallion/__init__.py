@@ -1,1 +1,3 @@
-"""medallion: a contract-driven lakehouse pipeline."""
+"""medallion: a daily, contract-driven lakehouse pipeline in PySpark."""
+
+__version__ = "0.1.0"

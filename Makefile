@@ -1,0 +1,61 @@
+# medallion — the two commands are `make run` and `make test`; everything else supports them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+SCALE ?= 1
+DAYS ?= 3
+START ?= 2025-01-13
+END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS)-1))")
+
+.PHONY: help setup check-java run test lint format bench clean
+
+help:
+	@echo "make run    set up, generate sample data, run the whole pipeline, validate, report"
+	@echo "make test   set up and run the test suite"
+	@echo "make lint   ruff check + format check"
+	@echo "make bench  benchmarks (see bench/README.md)"
+	@echo "make clean  remove data/, caches and the virtual environment"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+check-java:
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
+	  echo "Java 17+ is required by Spark 4 but no 'java' was found."; \
+	  echo "Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; exit 1; }
+	@v=$$( (if [ -n "$$JAVA_HOME" ]; then "$$JAVA_HOME/bin/java" -version; else java -version; fi) 2>&1 | head -1 | sed -E 's/.*version "([0-9]+)(\.([0-9]+))?.*/\1 \3/'); \
+	 set -- $$v; major=$$1; [ "$$major" = "1" ] && major=$$2; \
+	 [ "$$major" -ge 17 ] 2>/dev/null || { echo "Java 17+ is required by Spark 4; found Java $$major. Install openjdk-17 or set JAVA_HOME."; exit 1; }
+
+$(BIN)/medallion: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra airflow
+	@touch $@
+
+setup: check-java $(BIN)/medallion
+
+run: setup
+	$(BIN)/medallion generate --scale $(SCALE) --days $(DAYS) --start-date $(START) --force
+	$(BIN)/medallion run --job all --start-date $(START) --end-date $(END)
+	@echo
+	@echo "lake:      $$(pwd)/data"
+	@echo "audit:     $(BIN)/medallion audit --last 10"
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench dags deploy
+	$(BIN)/ruff format --check src tests bench dags deploy
+
+format: setup
+	$(BIN)/ruff check --fix src tests bench dags deploy
+	$(BIN)/ruff format src tests bench dags deploy
+
+clean:
+	rm -rf data .venv .tools .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log

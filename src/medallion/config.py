@@ -1,0 +1,290 @@
+"""Typed configuration: loaded from a local path or an ``s3://`` URI, validated at start-up.
+
+A config file is YAML. Values may reference environment variables as ``${NAME}`` (or
+``${NAME:-default}``); a missing variable, an unknown key or a wrong type is a ``ConfigError``
+(exit 2) that names the key. Secrets are held as ``SecretStr`` so they never show up in a
+``repr``, a log line or an error message; ``secret_values`` lists them for the log redactor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from medallion.errors import ConfigError
+
+ENVIRONMENTS = ("local", "dev", "prod")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConfig(_Strict):
+    """How to get a SparkSession. ``master: null`` means "use the cluster's" (spark-submit, EMR)."""
+
+    master: str | None = "local[*]"
+    app_name: str = "medallion"
+    shuffle_partitions: int = Field(default=4, ge=1)
+    driver_memory: str | None = "2g"
+    ui: bool = False
+    log_level: str = "WARN"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class LakeConfig(_Strict):
+    """Where the lake lives: a local folder or an ``s3://`` prefix."""
+
+    root: str = "./data"
+
+
+class TablePublishConfig(_Strict):
+    mode: Literal["merge", "overwrite"] = "merge"
+
+
+class DuckDBConfig(_Strict):
+    path: str = "./data/warehouse.duckdb"
+    schema_: str = Field(default="main", alias="schema")
+
+
+class SnowflakeConfig(_Strict):
+    """Connection settings; the password or private key comes only from the environment."""
+
+    account: str
+    user: str
+    password: SecretStr | None = None
+    private_key_path: str | None = None
+    private_key_passphrase: SecretStr | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str
+    schema_: str = Field(default="PUBLIC", alias="schema")
+    stage: str | None = None
+    chunk_size: int = Field(default=100_000, ge=1)
+
+    @field_validator(
+        "password", "private_key_path", "private_key_passphrase", "role", "warehouse", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # ``${VAR:-}`` interpolates to "" when the variable is unset: treat it as not given.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> SnowflakeConfig:
+        if self.password is None and self.private_key_path is None:
+            raise ValueError("set either password or private_key_path (from the environment)")
+        return self
+
+
+class WarehouseConfig(_Strict):
+    type: Literal["duckdb", "snowflake"] = "duckdb"
+    duckdb: DuckDBConfig = Field(default_factory=DuckDBConfig)
+    snowflake: SnowflakeConfig | None = None
+    default_mode: Literal["merge", "overwrite"] = "merge"
+    tables: dict[str, TablePublishConfig] = Field(default_factory=dict)
+    publish: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _snowflake_present(self) -> WarehouseConfig:
+        if self.type == "snowflake" and self.snowflake is None:
+            raise ValueError(
+                "warehouse.type is snowflake but the warehouse.snowflake section is missing"
+            )
+        return self
+
+    def mode_for(self, table: str) -> str:
+        settings = self.tables.get(table)
+        return settings.mode if settings else self.default_mode
+
+
+class StreamingConfig(_Strict):
+    max_files_per_trigger: int = Field(default=25, ge=1)
+    watermark_delay: str = "24 hours"
+    allowed_lateness_hours: int = Field(default=24, ge=0)
+
+
+class AlertsConfig(_Strict):
+    webhook_url: SecretStr | None = None
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class LockConfig(_Strict):
+    ttl_seconds: int = Field(default=6 * 3600, ge=1)
+
+
+class AirflowConfig(_Strict):
+    """What the DAG factory needs; only read by dags/, never by the jobs."""
+
+    variant: Literal["local", "emr_serverless"] = "local"
+    schedule: str = "@daily"
+    retries: int = Field(default=3, ge=0)
+    retry_delay_seconds: int = Field(default=60, ge=1)
+    max_retry_delay_seconds: int = Field(default=1800, ge=1)
+    execution_timeout_minutes: int = Field(default=120, ge=1)
+    deadline_minutes: int = Field(default=360, ge=1)
+    emr_application_id: str | None = None
+    emr_execution_role_arn: str | None = None
+    emr_code_uri: str | None = None
+    emr_venv_uri: str | None = None
+    emr_logs_uri: str | None = None
+    aws_conn_id: str = "aws_default"
+
+
+class Settings(_Strict):
+    """The whole configuration of one environment."""
+
+    env: str = "local"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    lake: LakeConfig = Field(default_factory=LakeConfig)
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    lock: LockConfig = Field(default_factory=LockConfig)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    source: str = Field(default="<defaults>", exclude=True)
+
+    def secret_values(self) -> list[str]:
+        """Every secret value in the config, for the log redactor."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, SecretStr):
+                value = node.get_secret_value()
+                if value:
+                    found.append(value)
+            elif isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+            elif isinstance(node, dict):
+                for value in node.values():
+                    walk(value)
+
+        walk(self)
+        return found
+
+
+def interpolate(node: Any, environ: dict[str, str], where: str = "") -> Any:
+    """Replace ``${NAME}`` references in every string of a parsed YAML tree.
+
+    A reference to an unset variable without a ``:-default`` is an error naming the key.
+    """
+    if isinstance(node, dict):
+        return {
+            k: interpolate(v, environ, f"{where}.{k}" if where else str(k)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [interpolate(v, environ, f"{where}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"config key '{where}' references environment variable ${{{name}}}, which is not set; "
+            f"export {name} or remove the reference"
+        )
+
+    return _ENV_REF.sub(substitute, node)
+
+
+def default_config_path(env: str) -> str:
+    """``config/<env>.yaml`` in the working directory, else the copy shipped in the package."""
+    local = Path("config") / f"{env}.yaml"
+    if local.exists():
+        return str(local)
+    packaged = resources.files("medallion") / "_config" / f"{env}.yaml"
+    if packaged.is_file():
+        return str(packaged)
+    return str(local)
+
+
+def read_text(uri: str) -> str:
+    """Read a small text file from a local path or any fsspec URI (``s3://`` included)."""
+    if "://" not in uri:
+        path = Path(uri)
+        if not path.is_file():
+            raise ConfigError(
+                f"config file '{uri}' does not exist; pass --config PATH or --env NAME"
+            )
+        return path.read_text(encoding="utf-8")
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "r", encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file '{uri}' does not exist") from exc
+    except Exception as exc:  # network, credentials, unknown protocol
+        raise ConfigError(f"cannot read config '{uri}': {type(exc).__name__}: {exc}") from exc
+
+
+def parse_settings(text: str, source: str, environ: dict[str, str] | None = None) -> Settings:
+    """Parse and validate YAML text into ``Settings``; every problem is a ``ConfigError``."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config '{source}' is not valid YAML{at}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config '{source}' must be a mapping of sections, not {type(raw).__name__}"
+        )
+    raw = interpolate(raw, dict(os.environ) if environ is None else environ)
+    try:
+        return Settings.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        elif kind == "missing":
+            problems.append(f"missing key '{key}'")
+        else:
+            problems.append(f"key '{key}': {error['msg']}")
+    return f"config '{source}' is invalid: " + "; ".join(problems)
+
+
+def load_settings(env: str = "local", config: str | None = None) -> Settings:
+    """Load the settings for ``env`` from ``config`` (path or URI), or from the default path."""
+    if env not in ENVIRONMENTS and config is None:
+        raise ConfigError(
+            f"unknown environment '{env}'; choose one of {', '.join(ENVIRONMENTS)} or pass --config"
+        )
+    source = config or default_config_path(env)
+    settings = parse_settings(read_text(source), source)
+    if settings.env != env and config is None:
+        raise ConfigError(f"config '{source}' declares env '{settings.env}' but --env is '{env}'")
+    return settings

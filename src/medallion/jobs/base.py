@@ -1,0 +1,66 @@
+"""What a job is: a name, a one-line description and a function from a context to counts.
+
+Jobs do the IO (read inputs, call pure transformations, write outputs) and report counts; the
+runner around them owns the SparkSession, the lock, the audit record and the exit code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from medallion.audit import TableCount
+from medallion.config import Settings
+from medallion.errors import JobError
+from medallion.lake import Lake
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a job may use. Config arrives typed; nothing reads the environment deeper down."""
+
+    spark: SparkSession
+    settings: Settings
+    lake: Lake
+    run_date: dt.date
+    run_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger("medallion.job")
+
+
+@dataclass
+class JobResult:
+    """Counts per table, plus job-specific details for the audit record."""
+
+    tables: list[TableCount] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+
+JobFunction = Callable[[JobContext], JobResult]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    description: str
+    run: JobFunction
+    needs_spark: bool = True
+
+
+def check_conservation(table: TableCount) -> None:
+    """Fail the job when rows were lost or invented between input and output plus quarantine."""
+    if table.rows_in != table.rows_out + table.rows_quarantined:
+        raise JobError(
+            f"row conservation failed for {table.name}: rows_in={table.rows_in} but "
+            f"rows_out={table.rows_out} + rows_quarantined={table.rows_quarantined} "
+            f"= {table.rows_out + table.rows_quarantined}"
+        )

@@ -1,0 +1,115 @@
+"""Runs jobs: one SparkSession per process, one lock and one audit record per job run.
+
+``run_chain`` runs a list of jobs over a list of dates in order (a daily run is one date; a
+backfill is many) and stops at the first failure, so a later job never runs on the output of a
+failed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from medallion.audit import AuditRecord, write_record
+from medallion.config import Settings
+from medallion.errors import JobError, MedallionError
+from medallion.jobs.base import Job, JobContext
+from medallion.lake import Lake
+from medallion.lock import run_lock
+from medallion.redact import redact
+
+log = logging.getLogger(__name__)
+
+ProgressHook = Callable[[Job, dt.date, AuditRecord], None]
+
+
+def run_job(
+    job: Job,
+    run_date: dt.date,
+    settings: Settings,
+    spark: SparkSession | None,
+    options: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Run one job for one date under its lock; always leave an audit record.
+
+    Returns the finished record; raises ``JobError`` (after recording it) when the job failed.
+    """
+    lake = Lake.from_root(settings.lake.root)
+    record = AuditRecord.start(job.name, settings.env, run_date)
+    started = time.perf_counter()
+    log.info("%s %s: started (run %s)", job.name, run_date, record.run_id)
+    try:
+        with run_lock(lake.root, job.name, run_date, record.run_id, settings.lock.ttl_seconds):
+            context = JobContext(
+                spark=spark,  # type: ignore[arg-type]  # jobs with needs_spark=False never touch it
+                settings=settings,
+                lake=lake,
+                run_date=run_date,
+                run_id=record.run_id,
+                options=options or {},
+            )
+            result = job.run(context)
+    except BaseException as exc:
+        message = _message(exc)
+        record.finish("failed", getattr(exc, "tables", []) or [], error=message)
+        write_record(lake.root, record)
+        log.error(
+            "%s %s: failed after %.1fs: %s",
+            job.name,
+            run_date,
+            time.perf_counter() - started,
+            message,
+        )
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if isinstance(exc, MedallionError):
+            raise
+        log.debug("traceback:\n%s", redact(traceback.format_exc()))
+        raise JobError(message) from exc
+    record.finish("succeeded", result.tables, details=result.details)
+    write_record(lake.root, record)
+    log.info(
+        "%s %s: succeeded in %.1fs: rows_in=%d rows_out=%d rows_quarantined=%d%s",
+        job.name,
+        run_date,
+        record.duration_s or 0.0,
+        record.rows_in,
+        record.rows_out,
+        record.rows_quarantined,
+        f" ({result.message})" if result.message else "",
+    )
+    return record
+
+
+def run_chain(
+    jobs: Sequence[Job],
+    dates: Sequence[dt.date],
+    settings: Settings,
+    spark_factory: Callable[[], SparkSession],
+    options: dict[str, Any] | None = None,
+    progress: ProgressHook | None = None,
+) -> list[AuditRecord]:
+    """Run every job for every date, dates outer, in order; stop at the first failure."""
+    spark = spark_factory() if any(job.needs_spark for job in jobs) else None
+    records = []
+    for run_date in dates:
+        for job in jobs:
+            record = run_job(job, run_date, settings, spark, options)
+            records.append(record)
+            if progress:
+                progress(job, run_date, record)
+    return records
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, MedallionError):
+        return redact(str(exc))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    # Py4J/Spark errors carry the JVM stack in the message; the first line says what happened.
+    return redact(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)

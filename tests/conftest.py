@@ -1,0 +1,37 @@
+"""Shared fixtures: one real local SparkSession for the whole test run (never a mock)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", os.path.join(os.path.dirname(os.sys.executable), "python"))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local SparkSession with one shuffle partition and the UI off; fails loudly if Spark cannot start."""
+    from medallion.config import SparkConfig
+    from medallion.spark import build_spark
+
+    session = build_spark(
+        SparkConfig(master="local[2]", shuffle_partitions=1, driver_memory="2g", ui=False), "tests"
+    )
+    assert session.sparkContext.master == "local[2]", "the test session must be a real local Spark"
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake_settings(tmp_path):
+    """Settings for a throwaway lake under tmp_path (local Spark, DuckDB in the lake)."""
+    from medallion.config import parse_settings
+
+    text = f"""
+env: local
+spark: {{master: "local[2]", shuffle_partitions: 1}}
+lake: {{root: "{tmp_path / "lake"}"}}
+warehouse: {{type: duckdb, duckdb: {{path: "{tmp_path / "lake" / "warehouse.duckdb"}"}}}}
+"""
+    return parse_settings(text, "test")

@@ -1,0 +1,152 @@
+"""Config loading: local files, s3:// through an in-process S3 server, interpolation, every error."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from medallion.config import load_settings, parse_settings
+from medallion.errors import ConfigError
+
+SNOWFLAKE_YAML = """
+env: dev
+lake: {root: s3://bucket/lake}
+warehouse:
+  type: snowflake
+  snowflake:
+    account: acme
+    user: loader
+    password: ${SF_PASSWORD}
+    database: DB
+"""
+
+
+def test_shipped_local_config_is_the_embedded_default():
+    settings = load_settings("local")
+    assert settings.env == "local"
+    assert settings.spark.master == "local[*]"
+    assert settings.lake.root == "./data"
+    assert settings.warehouse.type == "duckdb"
+    assert settings.warehouse.duckdb.path == "./data/warehouse.duckdb"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_shipped_cluster_configs_validate_with_their_variables(monkeypatch, env):
+    for name in (
+        "MEDALLION_LAKE_BUCKET",
+        "SNOWFLAKE_ACCOUNT",
+        "SNOWFLAKE_USER",
+        "EMR_APPLICATION_ID",
+        "EMR_EXECUTION_ROLE_ARN",
+    ):
+        monkeypatch.setenv(name, f"value-{name.lower()}")
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", "pw-from-env")
+    settings = load_settings(env)
+    assert settings.lake.root == f"s3://value-medallion_lake_bucket/{env}/lake"
+    assert settings.spark.master is None
+    assert settings.warehouse.snowflake.password.get_secret_value() == "pw-from-env"
+    assert settings.secret_values() == ["pw-from-env"]
+
+
+def test_env_interpolation_with_default_and_value():
+    settings = parse_settings("lake: {root: '${LAKE_DIR:-/tmp/x}/lake'}", "t", environ={})
+    assert settings.lake.root == "/tmp/x/lake"
+    settings = parse_settings(
+        "lake: {root: '${LAKE_DIR:-/tmp/x}/lake'}", "t", environ={"LAKE_DIR": "/data"}
+    )
+    assert settings.lake.root == "/data/lake"
+
+
+def test_missing_env_var_names_key_and_variable():
+    with pytest.raises(ConfigError) as err:
+        parse_settings(SNOWFLAKE_YAML, "dev.yaml", environ={})
+    assert "warehouse.snowflake.password" in str(err.value)
+    assert "SF_PASSWORD" in str(err.value)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"unknown key 'spark.mastr'"):
+        parse_settings("spark: {mastr: local}", "t.yaml", environ={})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"key 'spark.shuffle_partitions'"):
+        parse_settings("spark: {shuffle_partitions: many}", "t.yaml", environ={})
+
+
+def test_malformed_yaml_gives_line():
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+, column \d+"):
+        parse_settings("spark:\n  master: [local\n", "t.yaml", environ={})
+
+
+def test_missing_file_and_unknown_env():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings("local", "/nonexistent/config.yaml")
+    with pytest.raises(ConfigError, match="unknown environment 'staging'"):
+        load_settings("staging")
+
+
+def test_snowflake_needs_a_credential():
+    text = SNOWFLAKE_YAML.replace("password: ${SF_PASSWORD}", "password: ''")
+    with pytest.raises(ConfigError, match="password or private_key_path"):
+        parse_settings(text, "t.yaml", environ={})
+
+
+def test_secret_never_in_repr_or_error(monkeypatch):
+    settings = parse_settings(SNOWFLAKE_YAML, "dev.yaml", environ={"SF_PASSWORD": "hunter2-secret"})
+    assert "hunter2-secret" not in repr(settings)
+    assert "hunter2-secret" not in str(settings.model_dump())
+    bad = SNOWFLAKE_YAML.replace("database: DB", "database: DB\n    colour: blue")
+    with pytest.raises(ConfigError) as err:
+        parse_settings(bad, "dev.yaml", environ={"SF_PASSWORD": "hunter2-secret"})
+    assert "hunter2-secret" not in str(err.value)
+    assert "colour" in str(err.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+    }.items():
+        monkeypatch.setenv(key, value)
+    import fsspec
+
+    fsspec.config.conf.setdefault("s3", {})["endpoint_url"] = endpoint
+    yield endpoint
+    fsspec.config.conf.get("s3", {}).pop("endpoint_url", None)
+    server.stop()
+
+
+def test_config_from_s3_uri(s3_server):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="configs")
+    body = "env: dev\nlake: {root: 's3://lake-bucket/${STAGE:-dev}/lake'}\nspark: {master: null}\n"
+    client.put_object(Bucket="configs", Key="medallion/dev.yaml", Body=body.encode())
+    import fsspec
+
+    fsspec.filesystem("s3").invalidate_cache()
+    settings = load_settings("dev", "s3://configs/medallion/dev.yaml")
+    assert settings.env == "dev"
+    assert settings.lake.root == "s3://lake-bucket/dev/lake"
+    assert settings.source == "s3://configs/medallion/dev.yaml"
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings("dev", "s3://configs/medallion/missing.yaml")

@@ -1,0 +1,136 @@
+"""The runner leaves one audit record per job run, for successes and failures alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+
+import pytest
+
+from medallion.audit import TableCount, read_records
+from medallion.errors import JobError
+from medallion.jobs.base import Job, JobResult, check_conservation
+from medallion.lock import LockHeld, run_lock
+from medallion.redact import register_secrets
+from medallion.runner import run_chain, run_job
+
+RUN_DATE = dt.date(2025, 1, 13)
+PINNED = {
+    "run_id", "job", "env", "run_date", "started_at", "finished_at", "duration_s", "status",
+    "rows_in", "rows_out", "rows_quarantined", "error", "tables", "version",
+}  # fmt: skip
+
+
+def counting_job(context):
+    rows = context.spark.range(7).count()
+    return JobResult(
+        tables=[TableCount("dummy/t", rows_in=rows, rows_out=rows - 2, rows_quarantined=2)]
+    )
+
+
+def failing_job(context):
+    raise ValueError("the source file is corrupt")
+
+
+def test_succeeding_job_writes_record(spark, lake_settings):
+    record = run_job(Job("dummy_ok", "ok", counting_job), RUN_DATE, lake_settings, spark)
+    path = f"{lake_settings.lake.root}/_audit/run_date=2025-01-13/{record.run_id}.json"
+    with open(path) as handle:
+        stored = json.load(handle)
+    assert set(stored) >= PINNED
+    assert stored["status"] == "succeeded"
+    assert stored["job"] == "dummy_ok"
+    assert stored["env"] == "local"
+    assert (stored["rows_in"], stored["rows_out"], stored["rows_quarantined"]) == (7, 5, 2)
+    assert stored["tables"] == [
+        {"name": "dummy/t", "rows_in": 7, "rows_out": 5, "rows_quarantined": 2}
+    ]
+    assert stored["error"] is None
+    assert stored["finished_at"].endswith("Z") and stored["duration_s"] >= 0
+
+
+def test_failing_job_writes_failed_record_and_raises(spark, lake_settings):
+    with pytest.raises(JobError, match="ValueError: the source file is corrupt"):
+        run_job(Job("dummy_fail", "fails", failing_job), RUN_DATE, lake_settings, spark)
+    records = read_records(lake_settings.lake.root, RUN_DATE)
+    assert [(r["job"], r["status"]) for r in records] == [("dummy_fail", "failed")]
+    assert records[0]["error"] == "ValueError: the source file is corrupt"
+    assert records[0]["finished_at"] is not None
+
+
+def test_chain_stops_at_first_failure(spark, lake_settings):
+    jobs = [Job("a", "", counting_job), Job("b", "", failing_job), Job("c", "", counting_job)]
+    with pytest.raises(JobError):
+        run_chain(jobs, [RUN_DATE, RUN_DATE + dt.timedelta(days=1)], lake_settings, lambda: spark)
+    records = read_records(lake_settings.lake.root)
+    assert [(r["job"], r["run_date"], r["status"]) for r in records] == [
+        ("a", "2025-01-13", "succeeded"),
+        ("b", "2025-01-13", "failed"),
+    ]
+
+
+def test_conservation_violation_fails():
+    check_conservation(TableCount("t", 10, 8, 2))
+    with pytest.raises(JobError, match=r"rows_in=10 but rows_out=8 \+ rows_quarantined=1 = 9"):
+        check_conservation(TableCount("t", 10, 8, 1))
+
+
+def test_secret_never_reaches_log_or_audit(spark, lake_settings, caplog):
+    secret = "s3cr3t-Pa55word"
+    register_secrets([secret])
+
+    def leaky(context):
+        logging.getLogger("medallion.job").warning("connecting with %s", secret)
+        raise RuntimeError(f"login failed for password {secret}")
+
+    from medallion.cli import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    setup_logging(False)
+    root.addHandler(caplog.handler)
+    caplog.handler.addFilter(root.handlers[0].filters[0])
+    try:
+        with pytest.raises(JobError) as err:
+            run_job(Job("leaky", "", leaky), RUN_DATE, lake_settings, spark)
+    finally:
+        caplog.handler.filters.clear()
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    assert secret not in str(err.value)
+    assert secret not in caplog.text and "connecting with ***" in caplog.text
+    audit_dir = f"{lake_settings.lake.root}/_audit"
+    for folder, _, files in os.walk(audit_dir):
+        for name in files:
+            with open(os.path.join(folder, name)) as handle:
+                text = handle.read()
+            assert secret not in text
+            assert "***" in text
+
+
+def test_lock_blocks_same_job_and_date_but_not_other_dates(tmp_path):
+    root = str(tmp_path)
+    with run_lock(root, "job", RUN_DATE, "run-1", ttl_seconds=60):
+        with pytest.raises(LockHeld, match="already running"):
+            with run_lock(root, "job", RUN_DATE, "run-2", ttl_seconds=60):
+                pass
+        with run_lock(root, "job", RUN_DATE + dt.timedelta(days=1), "run-3", ttl_seconds=60):
+            pass
+    with run_lock(root, "job", RUN_DATE, "run-4", ttl_seconds=60):
+        pass
+    assert os.listdir(tmp_path / "_locks") == []
+
+
+def test_stale_lock_of_dead_process_is_broken(tmp_path):
+    lock_dir = tmp_path / "_locks"
+    lock_dir.mkdir()
+    dead = {"run_id": "old", "host": __import__("socket").gethostname(), "pid": 2**22 + 12345,
+            "expires_at": "2999-01-01T00:00:00+00:00"}  # fmt: skip
+    (lock_dir / "job__2025-01-13.lock").write_text(json.dumps(dead))
+    entered = threading.Event()
+    with run_lock(str(tmp_path), "job", RUN_DATE, "new", ttl_seconds=60):
+        entered.set()
+    assert entered.is_set()
+    assert any(name.startswith("job__2025-01-13.lock.stale-") for name in os.listdir(lock_dir))
