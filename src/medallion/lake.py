@@ -188,13 +188,16 @@ def write_partitions(df: DataFrame, path: str, partition_by: str | list[str]) ->
     )
 
 
-def write_table(df: DataFrame, path: str) -> None:
+def write_table(df: DataFrame, path: str, partition_by: str | None = None) -> None:
     """Replace a whole table atomically: write beside it, then swap it in."""
     spark = df.sparkSession
     repair_table(spark, path)
     token = uuid.uuid4().hex[:12]
     staging = _sibling(path, _STAGING, token)
-    df.write.mode("overwrite").parquet(staging)
+    writer = df.write.mode("overwrite")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.parquet(staging)
     retired = _sibling(path, _RETIRED, token)
     had_target = path_exists(spark, path)
     if had_target:
