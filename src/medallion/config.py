@@ -116,7 +116,6 @@ class WarehouseConfig(_Strict):
 class StreamingConfig(_Strict):
     max_files_per_trigger: int = Field(default=25, ge=1)
     watermark_delay: str = "24 hours"
-    allowed_lateness_hours: int = Field(default=24, ge=0)
 
 
 class AlertsConfig(_Strict):

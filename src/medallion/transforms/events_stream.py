@@ -1,0 +1,87 @@
+"""Stream-level judgement of order events: redeliveries and late events.
+
+A micro-batch of events is first checked against its contract (``_reasons`` per row). Rows that
+pass the contract are then judged against the stream:
+
+* ``duplicate_event``: the event was already delivered: its ``event_id`` (or its topic,
+  partition and offset) is in bronze already, or appears earlier in this batch (first in file
+  and offset order wins). Kafka redelivers; bronze keeps one copy, quarantine keeps the rest.
+* ``late_event``: the event's time is older than the watermark: the latest event time seen so
+  far (in bronze and in this batch) minus the allowed delay. Late events go to quarantine with
+  this reason rather than being dropped, so a late-arriving fact is never lost from sight.
+
+A row carries at most one stream reason, and only when it broke no contract rule, so each
+rejected row has one clear reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+DUPLICATE_EVENT = "duplicate_event"
+LATE_EVENT = "late_event"
+EVENT_KEY = "event_id"
+DELIVERY_KEY = ("topic", "partition", "offset")
+
+
+def flag_stream_reasons(
+    seen: DataFrame,
+    previous_max_event_ts: dt.datetime | None,
+    delay: dt.timedelta,
+):
+    """Add ``duplicate_event`` / ``late_event`` to the ``_reasons`` of contract-valid rows.
+
+    ``seen`` holds ``event_id``, ``topic``, ``partition``, ``offset`` of the events bronze
+    already holds. ``previous_max_event_ts`` is the latest event time in bronze (None at first).
+    """
+
+    def transform(checked: DataFrame) -> DataFrame:
+        # Only contract-valid rows compete for "first delivery"; the rest keep their reasons.
+        valid = F.col("_is_valid")
+        first_in_batch = Window.partitionBy("_is_valid", EVENT_KEY).orderBy(
+            F.col("_source_file").asc_nulls_last(),
+            F.col("offset").asc_nulls_last(),
+            F.col("_record_hash"),
+        )
+        first_delivery = Window.partitionBy("_is_valid", *DELIVERY_KEY).orderBy(
+            F.col("_source_file").asc_nulls_last(), F.col("_record_hash")
+        )
+        seen_ids = seen.select(F.col(EVENT_KEY).alias("_seen_id")).distinct()
+        seen_offsets = seen.select(*[F.col(c).alias(f"_seen_{c}") for c in DELIVERY_KEY]).distinct()
+        with_validity = checked.withColumn("_is_valid", F.size("_reasons") == 0)
+        batch_max = with_validity.where(valid).agg(F.max("event_ts").alias("_batch_max"))
+        high_water = F.col("_batch_max")
+        if previous_max_event_ts is not None:
+            high_water = F.greatest(high_water, F.lit(previous_max_event_ts))
+        watermark = high_water - F.expr(f"INTERVAL {int(delay.total_seconds())} SECONDS")
+
+        ranked = (
+            with_validity.crossJoin(F.broadcast(batch_max))
+            .withColumn("_rank_id", F.row_number().over(first_in_batch))
+            .withColumn("_rank_offset", F.row_number().over(first_delivery))
+            .withColumn("_watermark", watermark)
+        )
+        joined = ranked.join(seen_ids, on=F.col(EVENT_KEY) == F.col("_seen_id"), how="left").join(
+            seen_offsets,
+            on=[F.col(c) == F.col(f"_seen_{c}") for c in DELIVERY_KEY],
+            how="left",
+        )
+        is_duplicate = (
+            F.col("_seen_id").isNotNull()
+            | F.col(f"_seen_{DELIVERY_KEY[0]}").isNotNull()
+            | (F.col("_rank_id") > 1)
+            | (F.col("_rank_offset") > 1)
+        )
+        is_late = F.col("event_ts") < F.col("_watermark")
+        reasons = (
+            F.when(~valid, F.col("_reasons"))
+            .when(is_duplicate, F.array(F.lit(DUPLICATE_EVENT)))
+            .when(is_late, F.array(F.lit(LATE_EVENT)))
+            .otherwise(F.col("_reasons"))
+        )
+        return joined.withColumn("_reasons", reasons).select(*checked.columns)
+
+    return transform

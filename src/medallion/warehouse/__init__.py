@@ -1,0 +1,48 @@
+"""The warehouse publisher: gold Parquet -> staging table -> one idempotent MERGE per table.
+
+``open_warehouse`` returns the target the configuration names (``duckdb``, embedded, the local
+default; ``snowflake`` in production). The targets are imported lazily: the Snowflake connector
+is slow to import and only needed when it is the target.
+"""
+
+from __future__ import annotations
+
+from medallion.config import WarehouseConfig
+from medallion.errors import ConfigError
+from medallion.lake import Lake
+from medallion.warehouse.base import (
+    MODES,
+    GoldTable,
+    PublishMode,
+    PublishResult,
+    Warehouse,
+    locate_gold,
+)
+
+
+def open_warehouse(config: WarehouseConfig, lake: Lake) -> Warehouse:
+    """The configured target; connecting happens on first use."""
+    if config.type == "snowflake":
+        from medallion.warehouse.snowflake_target import SnowflakeWarehouse
+
+        assert config.snowflake is not None  # the config model guarantees it
+        return SnowflakeWarehouse(config.snowflake, lake)
+    if not lake.is_local:
+        raise ConfigError(
+            f"warehouse.type duckdb reads gold from a local lake, but lake.root is {lake.root}; "
+            f"use warehouse.type snowflake for a lake on S3"
+        )
+    from medallion.warehouse.duckdb_target import DuckDBWarehouse
+
+    return DuckDBWarehouse(config.duckdb)
+
+
+__all__ = [
+    "MODES",
+    "GoldTable",
+    "PublishMode",
+    "PublishResult",
+    "Warehouse",
+    "locate_gold",
+    "open_warehouse",
+]
