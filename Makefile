@@ -42,9 +42,11 @@ setup: check-java $(BIN)/medallion
 run: setup
 	$(BIN)/medallion generate --scale $(SCALE) --days $(DAYS) --start-date $(START) --force
 	$(BIN)/medallion run --job all --start-date $(START) --end-date $(END)
+	$(BIN)/medallion validate --run-date $(END) || { $(BIN)/medallion report --run-date $(END); exit 1; }
 	@echo
 	@echo "lake:      $$(pwd)/data"
 	@echo "audit:     $(BIN)/medallion audit --last 10"
+	@report=$$($(BIN)/medallion report --run-date $(END)) && echo "report:    $$report"
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -59,3 +61,20 @@ format: setup
 
 clean:
 	rm -rf data .venv .tools .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log
+
+# --- orchestration and deployment (docs/ORCHESTRATION.md, docs/DEPLOY.md) ---------------------
+.PHONY: package airflow-test
+AIRFLOW_TEST_HOME ?= /tmp/medallion-airflow-home
+AIRFLOW_TEST_DATE ?= 2025-01-13
+
+package: setup  ## build the EMR Serverless artefacts into dist/emr_serverless/
+	PYTHON=$${PYTHON_FOR_PACKAGE:-$(BIN)/python} UV=$(UV) bash deploy/emr_serverless/build.sh
+
+airflow-test: setup  ## run the DAG once with `airflow dags test` in a throwaway AIRFLOW_HOME
+	rm -rf $(AIRFLOW_TEST_HOME) && mkdir -p $(AIRFLOW_TEST_HOME)
+	export AIRFLOW_HOME=$(AIRFLOW_TEST_HOME) AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  AIRFLOW__CORE__DAGS_FOLDER=$$(pwd)/dags MEDALLION_DAG_DEADLINE=off; \
+	$(BIN)/airflow db migrate >/dev/null && \
+	$(BIN)/medallion generate --scale 0.05 --days 1 --start-date $(AIRFLOW_TEST_DATE) --force && \
+	$(BIN)/airflow dags test daily_pipeline $(AIRFLOW_TEST_DATE) && \
+	$(BIN)/medallion audit --last 12

@@ -145,6 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown job '{args.job}'; valid jobs: all, {', '.join(JOB_MAP)}")
     dates = resolve_dates(args)
     settings = _settings(args)
+    if args.reset_checkpoint and not args.yes:
+        _confirm_reset(settings.lake.root)
     options = {
         "mode": args.mode,
         "tables": [t.strip() for t in args.tables.split(",")] if args.tables else None,
@@ -154,6 +156,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _progress(len(selected) * len(dates)) as hook:
         run_chain(selected, dates, settings, _spark_factory(settings), options, progress=hook)
     return 0
+
+
+def _confirm_reset(lake_root: str) -> None:
+    """--reset-checkpoint deletes the stream's checkpoint and its bronze output: ask first."""
+    what = f"the Kafka stream's checkpoint and its bronze and quarantine output under {lake_root}"
+    if not sys.stdin.isatty():
+        raise UsageError(f"--reset-checkpoint deletes {what}; add --yes to confirm")
+    answer = input(f"Delete {what}? Type 'yes' to continue: ")
+    if answer.strip().lower() != "yes":
+        raise UsageError("reset cancelled; nothing was deleted")
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -193,11 +205,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    raise UsageError("validate is not available yet in this version")
+    from medallion.lake import Lake
+    from medallion.quality.console import print_results
+    from medallion.quality.job import VALIDATE_JOB, QualityGateFailed
+    from medallion.quality.results import read_results
+    from medallion.runner import run_job
+
+    run_date = (
+        parse_date(args.run_date, "--run-date") if args.run_date else dt.datetime.now(dt.UTC).date()
+    )
+    settings = _settings(args)
+    spark = _spark_factory(settings)()
+    try:
+        record = run_job(VALIDATE_JOB, run_date, settings, spark)
+    except QualityGateFailed as exc:
+        print_results(exc.run.to_dict())
+        raise
+    results = read_results(Lake.from_root(settings.lake.root), run_date) or {}
+    print_results(results)
+    print(f"results: {record.details.get('results')}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    raise UsageError("report is not available yet in this version")
+    from medallion.quality.report import write_report
+
+    run_date = (
+        parse_date(args.run_date, "--run-date") if args.run_date else dt.datetime.now(dt.UTC).date()
+    )
+    settings = _settings(args)
+    print(write_report(settings, run_date))
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ from medallion.redact import redact
 
 log = logging.getLogger(__name__)
 
+INTERRUPTED = "interrupted: the run did not finish (the process was killed or crashed)"
+
 ProgressHook = Callable[[Job, dt.date, AuditRecord], None]
 
 
@@ -42,6 +44,11 @@ def run_job(
     """
     lake = Lake.from_root(settings.lake.root)
     record = AuditRecord.start(job.name, settings.env, run_date)
+    # Written first as "failed: interrupted" and overwritten when the run ends, so a run killed
+    # outright (SIGKILL, power loss) still leaves a record of the attempt.
+    record.status, record.error = "failed", INTERRUPTED
+    write_record(lake.root, record)
+    record.status, record.error = "running", None
     started = time.perf_counter()
     log.info("%s %s: started (run %s)", job.name, run_date, record.run_id)
     try:
