@@ -12,7 +12,7 @@ DAYS ?= 3
 START ?= 2025-01-13
 END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS)-1))")
 
-.PHONY: help setup check-java run test lint format bench clean
+.PHONY: help setup check-java check-chromium run test lint format bench clean
 
 help:
 	@echo "make run    set up, generate sample data, run the whole pipeline, validate, report"
@@ -48,7 +48,16 @@ run: setup
 	@echo "audit:     $(BIN)/medallion audit --last 10"
 	@report=$$($(BIN)/medallion report --run-date $(END)) && echo "report:    $$report"
 
-test: setup
+# The report test drives Debian's Chromium with Playwright (Playwright's own browser download
+# does not work offline); install it when missing and we may (root on Debian), else say how.
+check-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report test"; \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }); \
+	  else echo "the report test needs Chromium: run 'sudo apt-get install chromium'"; exit 1; fi; }
+
+test: setup check-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
