@@ -1,0 +1,218 @@
+"""Contract-driven ingestion of landing tables into bronze and quarantine, shared by the
+``*_to_bronze`` batch jobs.
+
+For each table of a job, for the run date:
+
+1. check that every table's ``landing/<source>/<table>/dt=<run date>/`` exists (before writing
+   anything), then read it by header name (:mod:`medallion.contracts.readers`);
+2. apply the table's contract (:func:`medallion.contracts.apply_contract`) and cache the checked
+   rows; the pass that fills the cache also counts rows in, rows valid and rows per rule id;
+3. enforce the contract's quarantine policy (too many rejects fails the run before any write);
+4. write ``bronze/<source>/<table>/_run_date=<run date>/`` and the quarantine twin with dynamic
+   partition overwrite, so a rerun replaces exactly that date (a side with no rows has its old
+   partition removed instead);
+5. count the rows each write consumed (a Spark ``Observation`` on the written frame, no extra
+   pass) and check conservation: ``rows_in == rows_bronze + rows_quarantined``, recorded per
+   table in the audit record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, Observation
+from pyspark.sql import functions as F
+
+from medallion.audit import TableCount
+from medallion.contracts import Contract, apply_contract, load_contract, read_landing
+from medallion.contracts.compiler import REASONS, RUN_DATE
+from medallion.errors import JobError, MedallionError
+from medallion.jobs.base import JobContext, JobResult, check_conservation
+from medallion.lake import delete_path, path_exists, write_partitions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableIngest:
+    """What one table's ingestion did, for the job result and the audit record."""
+
+    count: TableCount
+    files: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def details(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "quarantine_reasons": self.reasons,
+            "ignored_columns": list(self.ignored_columns),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass(frozen=True)
+class CheckTally:
+    """Counts over the checked rows of one table: in, valid, and rows per rule id."""
+
+    rows_in: int
+    rows_valid: int
+    reasons: dict[str, int]
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rows_in - self.rows_valid
+
+
+def ingest_tables(context: JobContext, tables: Sequence[str]) -> JobResult:
+    """Ingest every table of ``tables`` (contract names) for the context's run date."""
+    contracts = [load_contract(name) for name in tables]
+    folders = {c.name: context.lake.landing(c.source, c.table, context.run_date) for c in contracts}
+    _require_landing(context, folders)
+    done: list[TableIngest] = []
+    try:
+        for contract in contracts:
+            done.append(ingest_table(context, contract, folders[contract.name]))
+    except MedallionError as exc:
+        exc.tables = [t.count for t in done]  # type: ignore[attr-defined]  # read by the runner
+        raise
+    counts = [t.count for t in done]
+    return JobResult(
+        tables=counts,
+        details={"tables": {t.count.name: t.details() for t in done}},
+        message=", ".join(
+            f"{t.count.name} {t.count.rows_out}+{t.count.rows_quarantined}q" for t in done
+        ),
+    )
+
+
+def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableIngest:
+    """Read, check, write and count one table; see the module docstring."""
+    started = time.perf_counter()
+    spark = context.spark
+    read = read_landing(spark, contract, folder)
+    if read.ignored_columns:
+        log.warning(
+            "%s: ignoring column(s) %s not in the contract (schema evolution: %s)",
+            contract.name,
+            ", ".join(read.ignored_columns),
+            contract.schema_evolution,
+        )
+    split = apply_contract(
+        contract,
+        read.records,
+        run_id=context.run_id,
+        run_date=context.run_date,
+        ingest_ts=dt.datetime.now(dt.UTC),
+    ).persist(contract)
+    bronze = context.lake.bronze(contract.source, contract.table)
+    quarantine = context.lake.quarantine(contract.source, contract.table)
+    try:
+        tally = tally_checked(contract, split.checked)
+        enforce_quarantine_policy(contract, tally)
+        rows_out = replace_partition(split.valid, bronze, context.run_date, rows=tally.rows_valid)
+        rows_quarantined = replace_partition(
+            split.quarantined, quarantine, context.run_date, rows=tally.rows_rejected
+        )
+    finally:
+        split.unpersist()
+    count = TableCount(contract.name, tally.rows_in, rows_out, rows_quarantined)
+    check_conservation(count)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s %s: %d in -> %d bronze + %d quarantined from %d file(s) in %.1fs%s",
+        contract.name,
+        context.run_date,
+        count.rows_in,
+        count.rows_out,
+        count.rows_quarantined,
+        len(read.files),
+        seconds,
+        f" ({_describe(tally.reasons)})" if tally.reasons else "",
+    )
+    return TableIngest(count, len(read.files), tally.reasons, read.ignored_columns, seconds)
+
+
+def tally_checked(contract: Contract, checked: DataFrame) -> CheckTally:
+    """Count rows in, valid rows and rows per rule id in the one pass that fills the cache.
+
+    The counts are observed metrics of a no-op write over the (persisted) checked rows, so
+    materialising the cache and counting take a single Spark job with no extra shuffle.
+    """
+    rule_ids = contract.rule_ids()
+    observation = Observation()
+    metrics = [
+        F.count(F.lit(1)).alias("rows_in"),
+        F.sum((F.size(REASONS) == 0).cast("long")).alias("rows_valid"),
+        *[
+            F.sum(F.array_contains(REASONS, rule).cast("long")).alias(f"rule_{i}")
+            for i, rule in enumerate(rule_ids)
+        ],
+    ]
+    checked.observe(observation, *metrics).write.format("noop").mode("overwrite").save()
+    counts = observation.get
+    reasons = {rule: int(counts[f"rule_{i}"] or 0) for i, rule in enumerate(rule_ids)}
+    return CheckTally(
+        rows_in=int(counts["rows_in"]),
+        rows_valid=int(counts["rows_valid"] or 0),
+        reasons=dict(sorted((rule, rows) for rule, rows in reasons.items() if rows)),
+    )
+
+
+def enforce_quarantine_policy(contract: Contract, tally: CheckTally) -> None:
+    """Fail before writing when the contract's quarantine policy does not allow the rejects."""
+    policy = contract.quarantine_policy
+    if tally.rows_rejected == 0:
+        return
+    if policy.mode == "fail":
+        raise JobError(
+            f"{contract.name}: {tally.rows_rejected} of {tally.rows_in} rows broke the contract "
+            f"({_describe(tally.reasons)}) and its quarantine policy is 'fail'; nothing was written"
+        )
+    ratio = tally.rows_rejected / tally.rows_in
+    if tally.rows_in >= policy.min_rows and ratio > policy.max_ratio:
+        raise JobError(
+            f"{contract.name}: {ratio:.1%} of {tally.rows_in} rows broke the contract "
+            f"({_describe(tally.reasons)}), above the policy's {policy.max_ratio:.0%}; "
+            "nothing was written - check the source extract"
+        )
+
+
+def replace_partition(df: DataFrame, table_path: str, run_date: dt.date, *, rows: int) -> int:
+    """Make ``table_path/_run_date=<run_date>`` hold exactly ``df``; return the rows written.
+
+    The rows are counted as they flow into the writer (a Spark ``Observation``), so the count
+    is of what was written, at no extra pass over the data.
+    """
+    if not rows:
+        # Dynamic overwrite replaces only partitions that get rows: clear a stale one instead.
+        delete_path(df.sparkSession, partition_path(table_path, run_date))
+        return 0
+    written = Observation()
+    write_partitions(df.observe(written, F.count(F.lit(1)).alias("rows")), table_path, RUN_DATE)
+    return int(written.get["rows"])
+
+
+def partition_path(table_path: str, run_date: dt.date) -> str:
+    return f"{table_path}/{RUN_DATE}={run_date.isoformat()}"
+
+
+def _require_landing(context: JobContext, folders: dict[str, str]) -> None:
+    missing = [
+        (name, folder) for name, folder in folders.items() if not path_exists(context.spark, folder)
+    ]
+    if missing:
+        listed = "; ".join(f"{name} ({folder})" for name, folder in missing)
+        raise JobError(
+            f"no landing data for run date {context.run_date}: {listed} does not exist; "
+            "deliver (or generate) that day's extract first, or pick a run date that has one"
+        )
+
+
+def _describe(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{reason}={rows}" for reason, rows in reasons.items())

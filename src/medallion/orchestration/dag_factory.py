@@ -1,0 +1,452 @@
+"""Builds the ``daily_pipeline`` Airflow DAG from the configuration: one factory, two variants.
+
+* ``local``: each task runs the unified CLI (``python -m medallion run --job JOB --run-date
+  {{ ds }} --env ENV --config PATH``) in a subprocess, in a fixed working directory. Exit code 0
+  succeeds; 1 (the job ran and failed) fails the try and is retried; 2 (bad usage or
+  configuration, which no retry can fix) fails the task at once.
+* ``emr_serverless``: each task is an ``EmrServerlessStartJobOperator`` that submits the small
+  ``medallion_entry.py`` with the same CLI arguments and ships the packed virtual environment with
+  ``spark.archives`` (see deploy/emr_serverless and docs/DEPLOY.md).
+
+The graph is the JOB_MAP's: the ``*_to_bronze`` ingests run in parallel, then the remaining jobs
+in registry order, with ``validate`` (``medallion validate``) just before the warehouse publish so
+that a failed blocking check stops the publish. Every task gets retries with exponential backoff
+and a cap, an execution timeout, and failure and retry alerts; the DAG run gets a deadline alert.
+
+``{{ ds }}`` is the day whose extracts a run processes: the schedule is a data-interval timetable,
+so the run for 2025-01-13 starts after that day ends (as in Airflow 2), and
+``airflow dags test daily_pipeline 2025-01-13`` or a backfill over a date range process exactly
+those dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import (
+    DAG,
+    AsyncCallback,
+    BaseOperator,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+)
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from medallion.config import AirflowConfig, Settings, load_settings, read_text
+from medallion.errors import ConfigError
+from medallion.orchestration.callbacks import deadline_missed, on_task_failure, on_task_retry
+
+DAG_ID = "daily_pipeline"
+VARIANTS = ("local", "emr_serverless")
+VALIDATE_TASK = "validate"
+RUN_DATE = "{{ ds }}"
+# The first day of the synthetic extracts; with catchup off it only bounds manual backfills.
+START_DATE = dt.datetime(2025, 1, 13, tzinfo=dt.UTC)
+BACKOFF_MULTIPLIER = 2.0
+EXIT_USAGE = 2
+ENTRY_POINT = "medallion_entry.py"
+# spark.archives unpacks the environment under this alias in every driver and executor.
+ENV_ALIAS = "environment"
+ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
+EMR_WAITER_DELAY_S = 30
+DEADLINE_OFF = {"off", "0", "false", "no", "disabled"}
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+# Variables that hold secrets are never copied into a job run's (visible) configuration.
+SECRET_NAME = re.compile(
+    r"PASSWORD|PASSPHRASE|SECRET|TOKEN|WEBHOOK|CREDENTIAL|API_KEY|ACCESS_KEY", re.I
+)
+
+
+# --- the graph (pure: no Airflow objects) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One task of the pipeline: its id, the CLI arguments (after ``medallion``) and upstreams."""
+
+    task_id: str
+    arguments: tuple[str, ...]
+    upstream: tuple[str, ...] = ()
+
+
+def pipeline_steps(job_names: Sequence[str]) -> list[Step]:
+    """The DAG's tasks and edges for the registry's jobs, in order.
+
+    Ingests (``*_to_bronze``) have no upstream; every later job depends on the one before it,
+    the first of them on every ingest; ``validate`` runs right before the first publish job (or
+    last, when there is none).
+    """
+    ingests = [name for name in job_names if name.endswith("_to_bronze")]
+    downstream: list[str] = [name for name in job_names if name not in ingests]
+    publish_at = next(
+        (i for i, name in enumerate(downstream) if name.startswith("publish")), len(downstream)
+    )
+    downstream.insert(publish_at, VALIDATE_TASK)
+
+    steps = [Step(name, _run_args(name)) for name in ingests]
+    previous: tuple[str, ...] = tuple(ingests)
+    for name in downstream:
+        args = ("validate", "--run-date", RUN_DATE) if name == VALIDATE_TASK else _run_args(name)
+        steps.append(Step(name, args, previous))
+        previous = (name,)
+    return steps
+
+
+def _run_args(job: str) -> tuple[str, ...]:
+    return ("run", "--job", job, "--run-date", RUN_DATE)
+
+
+# --- the local variant --------------------------------------------------------------------------
+
+
+class MedallionCliOperator(BaseOperator):
+    """Runs ``python -m medallion ARGUMENTS`` in a subprocess; its output goes to the task log.
+
+    Exit 0 succeeds. Exit 2 (bad usage or configuration) raises ``AirflowFailException``: no
+    retry can fix it. Any other exit code fails the try, which Airflow retries. A timeout or a
+    kill terminates the whole process group, Spark's JVM included.
+    """
+
+    template_fields: Sequence[str] = ("arguments",)
+    ui_color = "#f4e3c1"
+
+    def __init__(
+        self,
+        *,
+        arguments: Sequence[str],
+        python: str,
+        cwd: str,
+        env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.arguments = list(arguments)
+        self.python = python
+        self.cwd = cwd
+        self.env = dict(env or {})
+        self._hook = None
+
+    @property
+    def command(self) -> list[str]:
+        return [self.python, "-m", "medallion", *self.arguments]
+
+    def execute(self, context: Any) -> int:
+        from airflow.providers.standard.hooks.subprocess import SubprocessHook
+
+        env = {**os.environ, **self.env}
+        # Spark's Python workers must be this interpreter, not whatever "python3" is on the PATH.
+        env.setdefault("PYSPARK_PYTHON", self.python)
+        self._hook = SubprocessHook()
+        result = self._hook.run_command(command=self.command, env=env, cwd=self.cwd)
+        if result.exit_code == 0:
+            return 0
+        summary = f"`medallion {shlex.join(self.arguments)}` exited with code {result.exit_code}"
+        detail = f": {result.output}" if result.output else ""
+        if result.exit_code == EXIT_USAGE:
+            raise AirflowFailException(
+                f"{summary} (bad usage or configuration; not retried){detail}"
+            )
+        raise AirflowException(f"{summary}{detail}")
+
+    def on_kill(self) -> None:
+        if self._hook is not None:
+            self._hook.send_sigterm()
+
+
+# --- the EMR Serverless variant -----------------------------------------------------------------
+
+
+def emr_spark_submit_parameters(venv_uri: str, driver_env: Mapping[str, str] | None = None) -> str:
+    """``sparkSubmitParameters``: ship the packed environment and run both sides on its Python.
+
+    ``driver_env`` adds environment variables for the driver (where the config is loaded).
+    """
+    conf = {
+        "spark.archives": f"{venv_uri}#{ENV_ALIAS}",
+        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": ENV_PYTHON,
+        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,
+        "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
+    }
+    for name, value in sorted((driver_env or {}).items()):
+        conf[f"spark.emr-serverless.driverEnv.{name}"] = value
+    return " ".join(f"--conf {key}={value}" for key, value in conf.items())
+
+
+def emr_job_driver(
+    arguments: Sequence[str], airflow: AirflowConfig, driver_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The StartJobRun ``jobDriver`` for one CLI invocation."""
+    return {
+        "sparkSubmit": {
+            "entryPoint": f"{_strip(airflow.emr_code_uri)}/{ENTRY_POINT}",
+            "entryPointArguments": list(arguments),
+            "sparkSubmitParameters": emr_spark_submit_parameters(
+                airflow.emr_venv_uri or "", driver_env
+            ),
+        }
+    }
+
+
+def forwarded_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The non-secret variables the config references, with their values here.
+
+    On EMR Serverless the job loads the same config (the copy in the package, or the s3:// one)
+    and interpolates the same ``${NAME}`` references, so the driver needs the same values. Secret
+    ones (passwords, keys, tokens, webhooks) are left out: a job run's configuration is visible
+    to anyone who can describe it.
+    """
+    source = settings.source
+    if "://" not in source and not Path(source).is_file():
+        return {}
+    names = sorted({match.group(1) for match in ENV_REFERENCE.finditer(read_text(source))})
+    forwarded = {n: environ[n] for n in names if n in environ and not SECRET_NAME.search(n)}
+    for name, value in forwarded.items():
+        if not value or any(ch.isspace() for ch in value):
+            raise ConfigError(
+                f"environment variable {name} (referenced by '{source}') is empty or contains "
+                "whitespace and cannot be passed to EMR Serverless in sparkSubmitParameters"
+            )
+    return forwarded
+
+
+def emr_configuration_overrides(airflow: AirflowConfig) -> dict[str, Any] | None:
+    if not airflow.emr_logs_uri:
+        return None
+    return {
+        "monitoringConfiguration": {
+            "s3MonitoringConfiguration": {"logUri": f"{_strip(airflow.emr_logs_uri)}/"}
+        }
+    }
+
+
+def _check_emr(airflow: AirflowConfig, source: str) -> None:
+    required = ("emr_application_id", "emr_execution_role_arn", "emr_code_uri", "emr_venv_uri")
+    missing = [f"airflow.{key}" for key in required if not getattr(airflow, key)]
+    if missing:
+        raise ConfigError(
+            f"config '{source}' selects the emr_serverless DAG variant but does not set "
+            f"{', '.join(missing)}"
+        )
+
+
+def _strip(uri: str | None) -> str:
+    return (uri or "").rstrip("/")
+
+
+# --- the factory --------------------------------------------------------------------------------
+
+
+def build_daily_pipeline(
+    settings: Settings,
+    variant: str | None = None,
+    *,
+    workdir: str | os.PathLike[str] | None = None,
+    python: str | None = None,
+    deadline: bool = True,
+    job_names: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> DAG:
+    """The ``daily_pipeline`` DAG for ``settings`` (variant from ``settings.airflow.variant``).
+
+    ``workdir`` is where local tasks run (relative lake paths resolve against it; default: the
+    current directory); ``python`` the interpreter they run (default: this one); ``deadline``
+    switches the DAG-run deadline alert; ``job_names`` defaults to the JOB_MAP's; ``environ``
+    (default ``os.environ``) supplies the values the EMR driver needs for the config's variables.
+    """
+    airflow = settings.airflow
+    variant = variant or airflow.variant
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown DAG variant '{variant}'; choose one of {', '.join(VARIANTS)}")
+    if airflow.max_retry_delay_seconds < airflow.retry_delay_seconds:
+        raise ConfigError(
+            f"config '{settings.source}': airflow.max_retry_delay_seconds "
+            f"({airflow.max_retry_delay_seconds}) is below airflow.retry_delay_seconds "
+            f"({airflow.retry_delay_seconds})"
+        )
+    if job_names is None:
+        from medallion.jobs import JOB_MAP
+
+        job_names = list(JOB_MAP)
+    config = _config_argument(settings, variant)
+    # Callbacks run on the Airflow side, which reads the config the DAG was built from.
+    alert_config = _local_config(settings.source)
+
+    default_args = {
+        "owner": "data-platform",
+        "depends_on_past": False,
+        "retries": airflow.retries,
+        "retry_delay": dt.timedelta(seconds=airflow.retry_delay_seconds),
+        "retry_exponential_backoff": BACKOFF_MULTIPLIER,
+        "max_retry_delay": dt.timedelta(seconds=airflow.max_retry_delay_seconds),
+        "execution_timeout": dt.timedelta(minutes=airflow.execution_timeout_minutes),
+        "on_failure_callback": [on_task_failure(settings.env, alert_config)],
+        "on_retry_callback": [on_task_retry(settings.env, alert_config)],
+    }
+    deadline_alert = None
+    if deadline:
+        deadline_alert = DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(minutes=airflow.deadline_minutes),
+            callback=AsyncCallback(
+                deadline_missed, kwargs={"env": settings.env, "config": alert_config}
+            ),
+        )
+    dag = DAG(
+        dag_id=DAG_ID,
+        description="medallion daily chain: landing -> bronze -> silver -> gold -> validate -> warehouse",
+        doc_md=__doc__,
+        schedule=_schedule(airflow.schedule),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        max_active_tasks=_max_active_tasks(variant),
+        default_args=default_args,
+        deadline=deadline_alert,
+        tags=["medallion", settings.env, variant],
+    )
+    steps = pipeline_steps(job_names)
+    extra = _cli_suffix(settings.env, config)
+    driver_env = (
+        forwarded_environment(settings, os.environ if environ is None else environ)
+        if variant == "emr_serverless"
+        else {}
+    )
+    with dag:
+        tasks: dict[str, BaseOperator] = {}
+        for step in steps:
+            arguments = (*step.arguments, *extra)
+            if variant == "local":
+                tasks[step.task_id] = MedallionCliOperator(
+                    task_id=step.task_id,
+                    arguments=arguments,
+                    python=python or sys.executable,
+                    cwd=str(Path(workdir or os.getcwd()).resolve()),
+                )
+            else:
+                tasks[step.task_id] = _emr_task(step.task_id, arguments, settings, driver_env)
+            for upstream in step.upstream:
+                tasks[upstream] >> tasks[step.task_id]
+    return dag
+
+
+def dag_from_environment(environ: Mapping[str, str], project_root: str | os.PathLike[str]) -> DAG:
+    """The DAG that ``dags/daily_pipeline.py`` exposes, configured by environment variables.
+
+    ``MEDALLION_ENV`` (default local), ``MEDALLION_CONFIG`` (default
+    ``<project_root>/config/<env>.yaml``, else the copy in the package), ``MEDALLION_DAG_VARIANT``
+    (overrides ``airflow.variant``), ``MEDALLION_DAG_DEADLINE=off`` (no deadline alert),
+    ``MEDALLION_WORKDIR`` (default ``project_root``), ``MEDALLION_PYTHON`` (default: this one).
+    """
+    root = Path(project_root).resolve()
+    env = environ.get("MEDALLION_ENV") or "local"
+    config = environ.get("MEDALLION_CONFIG") or None
+    if config is None and (root / "config" / f"{env}.yaml").is_file():
+        config = str(root / "config" / f"{env}.yaml")
+    settings = load_settings(env, config)
+    return build_daily_pipeline(
+        settings,
+        environ.get("MEDALLION_DAG_VARIANT") or None,
+        workdir=environ.get("MEDALLION_WORKDIR") or root,
+        python=environ.get("MEDALLION_PYTHON") or None,
+        deadline=environ.get("MEDALLION_DAG_DEADLINE", "on").strip().lower() not in DEADLINE_OFF,
+        environ=environ,
+    )
+
+
+def _emr_task(
+    task_id: str, arguments: Sequence[str], settings: Settings, driver_env: Mapping[str, str]
+) -> BaseOperator:
+    from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
+
+    airflow = settings.airflow
+    _check_emr(airflow, settings.source)
+    timeout_s = airflow.execution_timeout_minutes * 60
+    return EmrServerlessStartJobOperator(
+        task_id=task_id,
+        application_id=airflow.emr_application_id,
+        execution_role_arn=airflow.emr_execution_role_arn,
+        job_driver=emr_job_driver(arguments, airflow, driver_env),
+        configuration_overrides=emr_configuration_overrides(airflow),
+        name=f"medallion-{settings.env}-{task_id}-{RUN_DATE}",
+        # The job run stops itself at the same time as the task; tags for cost allocation.
+        config={
+            "executionTimeoutMinutes": airflow.execution_timeout_minutes,
+            "tags": {"project": "medallion", "env": settings.env, "task": task_id},
+        },
+        aws_conn_id=airflow.aws_conn_id,
+        wait_for_completion=True,
+        waiter_delay=EMR_WAITER_DELAY_S,
+        waiter_max_attempts=math.ceil(timeout_s / EMR_WAITER_DELAY_S) + 1,
+    )
+
+
+def _config_argument(settings: Settings, variant: str) -> str | None:
+    """What to pass as ``--config``: an absolute local path, an s3:// URI, or nothing.
+
+    On EMR Serverless a local path means nothing to the cluster: the job reads the copy of the
+    config shipped in the package (``--env`` picks it) unless the config lives on S3.
+    """
+    source = settings.source
+    if "://" in source:
+        return source
+    return None if variant == "emr_serverless" else _local_config(source)
+
+
+def _local_config(source: str) -> str | None:
+    """``source`` as an absolute path or URI, or None when it is not a file (built-in defaults)."""
+    if "://" in source:
+        return source
+    return str(Path(source).resolve()) if Path(source).is_file() else None
+
+
+def _cli_suffix(env: str, config: str | None) -> tuple[str, ...]:
+    return ("--env", env, *(("--config", config) if config else ()))
+
+
+def _schedule(schedule: str) -> CronDataIntervalTimetable | None:
+    if schedule.strip().lower() in {"", "none", "null", "manual"}:
+        return None
+    return CronDataIntervalTimetable(schedule.strip(), timezone="UTC")
+
+
+def _max_active_tasks(variant: str) -> int:
+    # Locally every task is a Spark driver on this machine: at most one per core (and the five
+    # ingests at most). On EMR Serverless the application's capacity is the limit.
+    return max(1, min(5, os.cpu_count() or 1)) if variant == "local" else 16
+
+
+def start_job_run_request(task: BaseOperator, logical_date: dt.date) -> dict[str, Any]:
+    """The StartJobRun request an EMR Serverless task sends for ``logical_date``.
+
+    Renders the task's templates (it changes ``task``) and assembles the request the way
+    ``EmrServerlessStartJobOperator.execute`` does, less the random ``clientToken``.
+    """
+    day = dt.datetime.combine(logical_date, dt.time(), tzinfo=dt.UTC)
+    context = {
+        "ds": logical_date.isoformat(),
+        "ds_nodash": logical_date.strftime("%Y%m%d"),
+        "logical_date": day,
+        "data_interval_start": day,
+        "data_interval_end": day + dt.timedelta(days=1),
+    }
+    task.render_template_fields(context)  # type: ignore[arg-type]
+    request: dict[str, Any] = {
+        "applicationId": task.application_id,
+        "executionRoleArn": task.execution_role_arn,
+        "name": task.name,
+        "jobDriver": task.job_driver,
+        **task.config,
+    }
+    if task.configuration_overrides is not None:
+        request["configurationOverrides"] = task.configuration_overrides
+    return request
