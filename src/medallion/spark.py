@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 from pyspark.sql import SparkSession
@@ -63,6 +64,9 @@ def build_spark(settings: SparkConfig, app_suffix: str = "") -> SparkSession:
     if settings.master is not None:
         if settings.master.startswith("local"):
             _check_java()
+            # Python workers (createDataFrame from local rows, foreachBatch helpers) must run the
+            # same interpreter as the driver, not whatever "python3" is first on the PATH.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             conf.update(
                 {
                     "spark.driver.host": "127.0.0.1",
