@@ -32,7 +32,7 @@ Stream-level reasons (``duplicate_event``, ``late_event``) are the streaming job
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
 from pyspark.sql import Column as SparkColumn
@@ -107,13 +107,14 @@ WHITESPACE = " \t\r\n\f\u000b"  # what trimming removes at both ends of a value
 class ContractSplit:
     """The two sides of a contract check, derived from one ``checked`` frame.
 
-    ``checked`` holds every input row once, typed, with its metadata and ``_reasons``; call
-    ``persist()`` before writing both sides so the checks run once.
+    ``checked`` holds every input row once, typed, with its metadata and ``_reasons``. Call
+    ``persist()`` before writing both sides, so the checks run once for the two writes.
     """
 
     valid: DataFrame
     quarantined: DataFrame
     checked: DataFrame
+    contract: Contract = field(repr=False, compare=False)
 
     @classmethod
     def of(cls, contract: Contract, checked: DataFrame) -> ContractSplit:
@@ -121,12 +122,12 @@ class ContractSplit:
             valid=checked.transform(valid_rows(contract)),
             quarantined=checked.transform(quarantined_rows),
             checked=checked,
+            contract=contract,
         )
 
-    def persist(
-        self, contract: Contract, level: StorageLevel = StorageLevel.MEMORY_AND_DISK
-    ) -> ContractSplit:
-        return ContractSplit.of(contract, self.checked.persist(level))
+    def persist(self, level: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> ContractSplit:
+        """The same split over a persisted ``checked`` frame."""
+        return ContractSplit.of(self.contract, self.checked.persist(level))
 
     def unpersist(self) -> None:
         self.checked.unpersist()

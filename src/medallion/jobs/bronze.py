@@ -109,7 +109,7 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
         run_id=context.run_id,
         run_date=context.run_date,
         ingest_ts=dt.datetime.now(dt.UTC),
-    ).persist(contract)
+    ).persist()
     bronze = context.lake.bronze(contract.source, contract.table)
     quarantine = context.lake.quarantine(contract.source, contract.table)
     try:
