@@ -85,12 +85,6 @@ class SnowflakeConfig(_Strict):
         # ``${VAR:-}`` interpolates to "" when the variable is unset: treat it as not given.
         return None if value == "" else value
 
-    @model_validator(mode="after")
-    def _one_auth(self) -> SnowflakeConfig:
-        if self.password is None and self.private_key_path is None:
-            raise ValueError("set either password or private_key_path (from the environment)")
-        return self
-
 
 class WarehouseConfig(_Strict):
     type: Literal["duckdb", "snowflake"] = "duckdb"

@@ -168,6 +168,13 @@ class SnowflakeWarehouse(Warehouse):
             )
         elif c.password is not None:
             params["password"] = c.password.get_secret_value()
+        else:
+            # Checked here, not when the config loads: jobs that never publish (every job but
+            # this one, e.g. on an EMR driver that holds no warehouse secret) must still start.
+            raise ConfigError(
+                "warehouse.snowflake needs a credential to publish: set password or private_key_path "
+                "(from the environment, e.g. SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH)"
+            )
         return params
 
     def connect(self) -> None:
