@@ -119,21 +119,18 @@ class SilverBuild:
     def build_fx(self) -> DataFrame:
         new = fx.fx_rates_from_bronze(self.bronze("fx", "fx_rates")).cache()
         self.new_fx_dates = new.select("rate_date").distinct()
-        current = fx.fx_rates_current(
-            union_versions(self._base(self.existing("fx_rates"), new), new)
-        )
+        current = fx.fx_rates_current(union_versions(self.existing("fx_rates"), new))
         result = self.replace("fx_rates", current, new.count())
         new.unpersist()
         return result
 
     def customer_versions(self) -> tuple[DataFrame, int]:
         new = customers.customers_from_bronze(self.bronze("snowflake", "customers"))
-        existing = self._base(self.existing("customers"), new)
-        return union_versions(existing, new), new.count()
+        return union_versions(self.existing("customers"), new), new.count()
 
     def build_accounts(self, customer_base: DataFrame) -> DataFrame:
         new = crm.accounts_from_bronze(self.bronze("crm", "accounts"))
-        versions = union_versions(self._base(self.existing("crm_accounts"), new), new)
+        versions = union_versions(self.existing("crm_accounts"), new)
         result = self.replace(
             "crm_accounts", crm.current_accounts(versions, customer_base), new.count()
         )
@@ -142,14 +139,14 @@ class SilverBuild:
 
     def build_contacts(self, accounts: DataFrame) -> DataFrame:
         new = crm.contacts_from_bronze(self.bronze("crm", "contacts"))
-        versions = union_versions(self._base(self.existing("crm_contacts"), new), new)
+        versions = union_versions(self.existing("crm_contacts"), new)
         result = self.replace("crm_contacts", crm.current_contacts(versions, accounts), new.count())
         self.count_flags(result, {"crm_contacts_unknown_account": "has_unknown_account"})
         return result
 
     def build_opportunities(self, accounts: DataFrame) -> DataFrame:
         new = crm.opportunities_from_bronze(self.bronze("crm", "opportunities"))
-        versions = union_versions(self._base(self.existing("crm_opportunities"), new), new)
+        versions = union_versions(self.existing("crm_opportunities"), new)
         result = self.replace(
             "crm_opportunities", crm.current_opportunities(versions, accounts), new.count()
         )
@@ -171,7 +168,7 @@ class SilverBuild:
 
     def build_products(self) -> DataFrame:
         new = products.products_from_bronze(self.bronze("snowflake", "products"))
-        versions = union_versions(self._base(self.existing("products"), new), new)
+        versions = union_versions(self.existing("products"), new)
         return self.replace("products", products.current_products(versions), new.count())
 
     def build_orders(
