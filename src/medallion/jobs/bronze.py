@@ -31,6 +31,7 @@ from medallion.audit import TableCount
 from medallion.contracts import Contract, apply_contract, load_contract, read_landing
 from medallion.contracts.compiler import REASONS, RUN_DATE
 from medallion.errors import JobError, MedallionError
+from medallion.faults import crash_point
 from medallion.jobs.base import JobContext, JobResult, check_conservation
 from medallion.lake import delete_path, path_exists, write_partitions
 
@@ -116,6 +117,7 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
         tally = tally_checked(contract, split.checked)
         enforce_quarantine_policy(contract, tally)
         rows_out = replace_partition(split.valid, bronze, context.run_date, rows=tally.rows_valid)
+        crash_point("bronze.after_bronze_write")
         rows_quarantined = replace_partition(
             split.quarantined, quarantine, context.run_date, rows=tally.rows_rejected
         )

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.errors import JobError
+from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult
 from medallion.lake import read_parquet, write_table
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
@@ -123,6 +124,7 @@ def run(context: JobContext) -> JobResult:
         orders.count(),
     )
     details.update(reconcile(orders, fact))
+    crash_point("gold.after_fact_orders")
 
     span = fact.agg(F.min("order_ts").alias("first"), F.max("order_ts").alias("last")).first()
     first = span["first"].date() if span["first"] else day

@@ -30,6 +30,7 @@ from medallion.contracts import load_contract
 from medallion.contracts.compiler import check_records, quarantined_rows, valid_rows
 from medallion.contracts.readers import json_line_records
 from medallion.errors import ConfigError
+from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, check_conservation
 from medallion.lake import delete_path, list_dir, path_exists, read_parquet, write_partitions
 from medallion.transforms.events_stream import DUPLICATE_EVENT, LATE_EVENT, flag_stream_reasons
@@ -109,6 +110,8 @@ class OrderEventBatches:
         judged = judged.localCheckpoint(eager=True)
         self._write(judged, batch_id)
         self._count(judged, batch_id)
+        # Written but not yet committed: Spark records the batch when this function returns.
+        crash_point("stream.before_commit")
 
     def _forget_earlier_attempt(self, batch_id: int) -> None:
         for root in (self.bronze_path, self.quarantine_path):

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.errors import JobError
+from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult
 from medallion.lake import path_exists, read_parquet, write_partitions, write_table
 from medallion.transforms.common import union_versions
@@ -106,6 +107,7 @@ class SilverBuild:
         customer_base.unpersist()
         current_products = self.build_products()
         current_orders = self.build_orders(fx_rates, current_customers, current_products)
+        crash_point("silver.after_orders")
         self.build_events(current_orders)
         self.build_behavior(current_customers)
         log.info(

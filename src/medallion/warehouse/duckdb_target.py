@@ -21,6 +21,7 @@ import duckdb
 
 from medallion.config import DuckDBConfig
 from medallion.errors import ConfigError, JobError
+from medallion.faults import crash_point
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
     Column,
@@ -169,6 +170,7 @@ class DuckDBWarehouse(Warehouse):
         staging = f"{q(self.schema)}.{q(staging_name(table, run_id))}"
         con.execute(f"DROP TABLE IF EXISTS {staging}")
         con.execute(f"CREATE TABLE {staging} AS SELECT * FROM {reader}", params)
+        crash_point("publish.before_merge")
 
         rows_source, null_keys, distinct_keys = con.execute(
             sql.source_stats_sql(staging, keys, q)

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from medallion.config import SnowflakeConfig
 from medallion.errors import ConfigError, JobError
+from medallion.faults import crash_point
 from medallion.lake import Lake
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
@@ -264,6 +265,7 @@ class SnowflakeWarehouse(Warehouse):
         )
         try:
             loaded = self._load(cur, gold, dataset, staging_table)
+            crash_point("publish.before_merge")
             result = self._apply(cur, gold.name, target, staging, keys, names, mode, loaded)
         finally:
             _drop_staging(cur, staging, table)
