@@ -38,6 +38,7 @@ from medallion.contracts.loader import (
 )
 from medallion.contracts.model import (
     RECORD_DUPLICATE,
+    RECORD_ENCODING,
     RECORD_MALFORMED,
     Column,
     Contract,
@@ -51,6 +52,7 @@ __all__ = [
     "BRONZE_METADATA",
     "QUARANTINE_SCHEMA",
     "RECORD_DUPLICATE",
+    "RECORD_ENCODING",
     "RECORD_MALFORMED",
     "Column",
     "Contract",

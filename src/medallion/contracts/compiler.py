@@ -23,6 +23,9 @@ How a row is judged (``docs/DATA_CONTRACTS.md`` lists every rule id):
   so each bad value carries exactly one reason;
 * pattern and allowed-values checks look at the trimmed text (code lists compare upper-cased);
 * a malformed record fails ``_record:malformed`` and nothing else (its fields are unreliable);
+* a record holding bytes that are not UTF-8 (Spark decodes them as U+FFFD, the replacement
+  character: a Latin-1 ``é`` in a UTF-8 file) fails ``_record:encoding`` and nothing else, so
+  mangled text never reaches bronze;
 * with the contract's ``duplicate`` rule, a byte-identical copy of an earlier record of the
   batch (by ``_record_hash``, first in file and line order wins) fails ``_record:duplicate``.
 
@@ -46,6 +49,7 @@ from medallion.contracts.model import (
     PATTERN,
     RANGE,
     RECORD_DUPLICATE,
+    RECORD_ENCODING,
     RECORD_MALFORMED,
     REQUIRED,
     TYPE,
@@ -67,6 +71,8 @@ RUN_DATE = "_run_date"
 INGEST_TS = "_ingest_ts"
 RECORD_HASH = "_record_hash"
 REASONS = "_reasons"
+BAD_ENCODING = "_bad_encoding"  # working column: the record holds U+FFFD (undecodable bytes)
+REPLACEMENT_CHARACTER = "\ufffd"
 
 BRONZE_METADATA = T.StructType(
     [
@@ -212,6 +218,7 @@ def _prepare(contract: Contract):
             F.col(SOURCE_FILE).cast(T.StringType()).alias(SOURCE_FILE),
             F.col(LINE).cast(T.LongType()).alias(LINE),
             F.coalesce(F.col(MALFORMED), F.lit(False)).alias(MALFORMED),
+            _undecodable(names).alias(BAD_ENCODING),
             raw_text.alias(RAW_RECORD),
             F.sha2(raw_text, HASH_BITS).alias(RECORD_HASH),
         )
@@ -248,13 +255,17 @@ def _judged(contract: Contract):
             F.array_except(F.array(*failures), F.array(F.lit(None).cast(T.StringType())))
         )
         malformed_only = F.array(F.lit(RECORD_MALFORMED))
+        encoding_only = F.array(F.lit(RECORD_ENCODING))
         return typed.select(
             *contract.column_names,
             SOURCE_FILE,
             LINE,
             RAW_RECORD,
             RECORD_HASH,
-            F.when(F.col(MALFORMED), malformed_only).otherwise(reasons).alias(REASONS),
+            F.when(F.col(MALFORMED), malformed_only)
+            .when(F.col(BAD_ENCODING), encoding_only)
+            .otherwise(reasons)
+            .alias(REASONS),
         )
 
     return transform
@@ -344,6 +355,12 @@ def _duplicate_failure() -> SparkColumn:
 
 
 # --- casting ----------------------------------------------------------------------------------
+
+
+def _undecodable(names: list[str]) -> SparkColumn:
+    """True where any field holds U+FFFD: the reader met bytes that are not valid UTF-8."""
+    found = [F.coalesce(F.col(n).contains(REPLACEMENT_CHARACTER), F.lit(False)) for n in names]
+    return F.greatest(*found) if len(found) > 1 else found[0]
 
 
 def _trimmed(text: SparkColumn) -> SparkColumn:

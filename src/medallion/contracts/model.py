@@ -34,8 +34,9 @@ COLUMN_CHECKS = (REQUIRED, TYPE, PATTERN, ALLOWED_VALUES, RANGE, JUMP)
 
 # Record-level rule ids.
 RECORD_MALFORMED = "_record:malformed"
+RECORD_ENCODING = "_record:encoding"  # bytes that are not UTF-8 (Latin-1 in a UTF-8 file)
 RECORD_DUPLICATE = "_record:duplicate"
-RECORD_RULES = (RECORD_MALFORMED, RECORD_DUPLICATE)
+RECORD_RULES = (RECORD_MALFORMED, RECORD_ENCODING, RECORD_DUPLICATE)
 
 # Landing formats a contract can declare.
 CSV = "csv"
@@ -219,7 +220,7 @@ class Contract:
 
     def rule_ids(self) -> list[str]:
         """Every rule id the contract can produce (record, column and table-level)."""
-        ids = [RECORD_MALFORMED]
+        ids = [RECORD_MALFORMED, RECORD_ENCODING]
         if self.quarantine_duplicates:
             ids.append(RECORD_DUPLICATE)
         for column in self.columns:

@@ -36,6 +36,7 @@ import difflib
 import io
 from dataclasses import dataclass
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -110,6 +111,12 @@ def check_header(contract: Contract, file: str, header: tuple[str, ...]) -> Head
     expected = contract.column_names
     missing = [name for name in expected if name not in header]
     unexpected = tuple(name for name in header if name not in expected)
+    delimiter = _other_delimiter(header, expected)
+    if missing and delimiter:
+        raise JobError(
+            f"{where} is not comma-separated: its header looks {delimiter!r}-delimited "
+            f"({', '.join(header)[:200]}); deliver the extract with ',' as the delimiter"
+        )
     if missing:
         hints = [_hint(name, unexpected) for name in missing]
         raise JobError(
@@ -123,6 +130,15 @@ def check_header(contract: Contract, file: str, header: tuple[str, ...]) -> Head
             "accept them)"
         )
     return HeaderPlan(file=file, columns=header, ignored=unexpected)
+
+
+def _other_delimiter(header: tuple[str, ...], expected: list[str]) -> str | None:
+    """The delimiter a header was written with, when it is not a comma and the split fits."""
+    for delimiter in (";", "\t", "|"):
+        names = [part.strip() for name in header for part in name.split(delimiter)]
+        if len(names) > len(header) and len(set(names) & set(expected)) * 2 >= len(expected):
+            return delimiter
+    return None
 
 
 def _hint(name: str, candidates: tuple[str, ...]) -> str:
@@ -141,6 +157,7 @@ def read_landing(spark: SparkSession, contract: Contract, folder: str) -> Landin
             f"landing folder {folder} for {contract.name} holds no data files; "
             "the extract for that date is missing or still being written"
         )
+    check_compressed(spark, contract, files)
     if contract.format == CSV:
         return _read_csv(spark, contract, files)
     return LandingRead(_read_json_lines(spark, contract, files), tuple(files))
@@ -161,6 +178,44 @@ def data_files(spark: SparkSession, folder: str) -> list[str]:
             continue
         found.append(file_path.toString())
     return sorted(found)
+
+
+def check_compressed(spark: SparkSession, contract: Contract, files: list[str]) -> None:
+    """Decompress every compressed file once, end to end, before Spark parses it.
+
+    A truncated or corrupt archive (a copy cut short) would otherwise fail deep inside a Spark
+    task with a Java stack trace; here it fails the job naming the file, before anything is
+    written. The pass runs in the JVM (one call per file) and costs one decompression.
+    """
+    jvm = spark.sparkContext._jvm
+    factory = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+        spark.sparkContext._jsc.hadoopConfiguration()
+    )
+    for file in files:
+        fs, path = _filesystem(spark, file)
+        codec = factory.getCodec(path)
+        if codec is None:
+            continue
+        try:
+            stream = codec.createInputStream(fs.open(path))
+            jvm.org.apache.hadoop.io.IOUtils.copyBytes(
+                stream, jvm.org.apache.commons.io.output.NullOutputStream.INSTANCE, 1 << 16, True
+            )
+        except Py4JJavaError as exc:
+            raise JobError(
+                f"{contract.name} file {file} is not a readable {codec.getDefaultExtension()} "
+                f"archive ({java_cause(exc)}); it is truncated or corrupt: deliver it again"
+            ) from None
+
+
+def java_cause(exc: Py4JJavaError) -> str:
+    """The innermost Java exception of a Py4J error, as ``Class: message`` on one line."""
+    cause = exc.java_exception
+    while cause.getCause() is not None and cause.getCause() != cause:
+        cause = cause.getCause()
+    message = (cause.getMessage() or "").strip().splitlines()
+    name = cause.getClass().getSimpleName()
+    return f"{name}: {message[0]}" if message else name
 
 
 def read_first_line(spark: SparkSession, file: str) -> str:

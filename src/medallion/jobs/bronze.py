@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.contracts import Contract, apply_contract, load_contract, read_landing
 from medallion.contracts.compiler import REASONS, RUN_DATE
+from medallion.contracts.readers import java_cause
 from medallion.errors import JobError, MedallionError
 from medallion.faults import crash_point
 from medallion.jobs.base import JobContext, JobResult, check_conservation
@@ -114,7 +117,10 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
     bronze = context.lake.bronze(contract.source, contract.table)
     quarantine = context.lake.quarantine(contract.source, contract.table)
     try:
-        tally = tally_checked(contract, split.checked)
+        try:
+            tally = tally_checked(contract, split.checked)
+        except Py4JJavaError as exc:  # the first action: where Spark meets an unreadable file
+            raise read_failure(contract, folder, exc) from None
         enforce_quarantine_policy(contract, tally)
         rows_out = replace_partition(split.valid, bronze, context.run_date, rows=tally.rows_valid)
         crash_point("bronze.after_bronze_write")
@@ -163,6 +169,19 @@ def tally_checked(contract: Contract, checked: DataFrame) -> CheckTally:
         rows_in=int(counts["rows_in"]),
         rows_valid=int(counts["rows_valid"] or 0),
         reasons=dict(sorted((rule, rows) for rule, rows in reasons.items() if rows)),
+    )
+
+
+def read_failure(contract: Contract, folder: str, exc: Py4JJavaError) -> Exception:
+    """A landing file Spark could not read, as one sentence naming it; other errors as they are."""
+    text = str(exc.java_exception)
+    if "FAILED_READ_FILE" not in text:
+        return exc
+    match = re.search(r"reading file (\S+?)\.?\s", text)
+    file = match.group(1) if match else f"a file under {folder}"
+    return JobError(
+        f"{contract.name}: Spark could not read {file} ({java_cause(exc)}); "
+        "check the file and deliver it again"
     )
 
 

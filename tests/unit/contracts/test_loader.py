@@ -295,6 +295,7 @@ def test_minimal_contract_with_every_rule_kind(tmp_path):
     contract = load_contract_file(path)
     assert contract.rule_ids() == [
         "_record:malformed",
+        "_record:encoding",
         "id:required",
         "id:pattern",
         "qty:type",
