@@ -357,8 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except MedallionError as exc:
-        if verbose:
-            traceback.print_exc()
+        if verbose:  # the chained causes may quote a secret too
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
         print(f"medallion: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

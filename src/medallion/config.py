@@ -28,6 +28,7 @@ from pydantic import (
 from medallion.errors import ConfigError
 
 ENVIRONMENTS = ("local", "dev", "prod")
+_SECRET_KEY = re.compile(r"secret|password|passphrase|token|credential", re.I)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -173,6 +174,9 @@ class Settings(_Strict):
                     walk(value)
 
         walk(self)
+        # Extra Spark settings are plain strings, but some carry credentials
+        # (spark.hadoop.fs.s3a.secret.key, ...): treat those as secrets too.
+        found.extend(v for k, v in self.spark.conf.items() if v and _SECRET_KEY.search(k))
         return found
 
 
