@@ -60,6 +60,11 @@ check-chromium:
 test: setup check-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The reliability suite (docs/RELIABILITY.md): reruns, crashes, bad inputs, locks, secrets.
+.PHONY: test-reliability
+test-reliability: setup
+	$(BIN)/python -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
+
 lint: setup
 	$(BIN)/ruff check src tests bench dags deploy
 	$(BIN)/ruff format --check src tests bench dags deploy
@@ -68,8 +73,14 @@ format: setup
 	$(BIN)/ruff check --fix src tests bench dags deploy
 	$(BIN)/ruff format src tests bench dags deploy
 
+# Benchmarks (bench/README.md): scratch lakes under bench/.work, results in bench/results/.
+BENCH_SCALES ?= 0.1,1,10
+BENCH_REPEAT ?= 1
+bench: setup
+	$(BIN)/python -m bench --scales $(BENCH_SCALES) --repeat-scale $(BENCH_REPEAT) $(BENCH_ARGS)
+
 clean:
-	rm -rf data .venv .tools .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log
+	rm -rf data .venv .tools .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log bench/.work
 
 # --- orchestration and deployment (docs/ORCHESTRATION.md, docs/DEPLOY.md) ---------------------
 .PHONY: package airflow-test

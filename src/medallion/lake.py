@@ -177,9 +177,19 @@ def read_parquet(
     return reader.parquet(path)
 
 
-def write_partitions(df: DataFrame, path: str, partition_by: str | list[str]) -> None:
-    """Replace exactly the partitions present in ``df`` (dynamic partition overwrite)."""
+def write_partitions(
+    df: DataFrame, path: str, partition_by: str | list[str], file_per_partition: bool = False
+) -> None:
+    """Replace exactly the partitions present in ``df`` (dynamic partition overwrite).
+
+    With ``file_per_partition`` the rows are first shuffled by the partition columns, so each
+    partition is written by one task as one file instead of one small file per task: worth a
+    shuffle when a write spans many partitions (silver months), not for one (a bronze run date,
+    which keeps every task writing in parallel).
+    """
     columns = [partition_by] if isinstance(partition_by, str) else list(partition_by)
+    if file_per_partition:
+        df = df.repartition(*columns)
     (
         df.write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
@@ -194,9 +204,10 @@ def write_table(df: DataFrame, path: str, partition_by: str | None = None) -> No
     repair_table(spark, path)
     token = uuid.uuid4().hex[:12]
     staging = _sibling(path, _STAGING, token)
-    writer = df.write.mode("overwrite")
     if partition_by:
-        writer = writer.partitionBy(partition_by)
+        writer = df.repartition(partition_by).write.mode("overwrite").partitionBy(partition_by)
+    else:
+        writer = df.write.mode("overwrite")
     writer.parquet(staging)
     retired = _sibling(path, _RETIRED, token)
     had_target = path_exists(spark, path)

@@ -51,6 +51,10 @@ def run_job(
     record.status, record.error = "running", None
     started = time.perf_counter()
     log.info("%s %s: started (run %s)", job.name, run_date, record.run_id)
+    if spark is not None:
+        # Tag the Spark jobs with the pipeline job: the Spark UI and event log (and so the
+        # benchmark's per-job stage breakdown) then say which pipeline job spent the time.
+        spark.sparkContext.setJobGroup(job.name, f"{job.name} {run_date} run {record.run_id}")
     try:
         with run_lock(lake.root, job.name, run_date, record.run_id, settings.lock.ttl_seconds):
             context = JobContext(

@@ -14,13 +14,14 @@ import json
 import logging
 import os
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult
+from medallion.jobs.observed import Counted
 from medallion.lake import read_parquet, write_table
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
 from medallion.transforms.silver.fx import convert_to_usd, fx_asof_calendar
@@ -77,13 +78,22 @@ def check_run_order(loaded: list[str], run_date: dt.date) -> None:
 
 
 def _write(
-    context: JobContext, table: str, frame: DataFrame, counts: list[TableCount], rows_in: int
-) -> DataFrame:
+    context: JobContext,
+    table: str,
+    frame: DataFrame,
+    counts: list[TableCount],
+    rows_in: int | Counted,
+    *measures: Column,
+) -> tuple[DataFrame, dict]:
+    """Swap the table in, counting its rows and any other ``measures`` as they are written (a
+    Spark Observation: no second pass); return the table re-read from disk, and the figures."""
     path = context.lake.gold(table)
-    write_table(frame, path)
-    written = read_parquet(context.spark, path)
-    counts.append(TableCount(f"gold/{table}", rows_in=rows_in, rows_out=written.count()))
-    return written
+    observed = Observation()
+    write_table(frame.observe(observed, F.count(F.lit(1)).alias("_rows"), *measures), path)
+    figures = observed.get
+    rows = rows_in if isinstance(rows_in, int) else rows_in.rows
+    counts.append(TableCount(f"gold/{table}", rows_in=rows, rows_out=int(figures["_rows"])))
+    return read_parquet(context.spark, path), figures
 
 
 def run(context: JobContext) -> JobResult:
@@ -93,77 +103,85 @@ def run(context: JobContext) -> JobResult:
     counts: list[TableCount] = []
     details: dict[str, int | float] = {}
 
+    # Counted by an action of its own: the merge reads the snapshot twice (see jobs.observed).
     customers = _silver(context, "customers")
-    customers_in = customers.count()
     existing_dim = read_parquet(spark, context.lake.gold("dim_customer"))
     dim_c = dim_customer.scd2_merge(existing_dim, dim_customer.customer_snapshot(customers))
-    dim_c = _write(context, "dim_customer", dim_c, counts, customers_in)
-    scd = dim_c.agg(
+    dim_c, scd = _write(
+        context,
+        "dim_customer",
+        dim_c,
+        counts,
+        customers.count(),
         F.sum(F.col("is_current").cast("int")).alias("current"),
         F.sum((~F.col("is_current")).cast("int")).alias("closed"),
-        F.countDistinct(F.when(~F.col("is_current"), F.col("customer_id"))).alias("with_history"),
-    ).first()
+        F.sum(dim_customer.opened_by_change_on(day).cast("int")).alias("changes_today"),
+    )
+    # A distinct count cannot be observed during the write: one aggregate over what was written.
+    with_history = dim_c.agg(
+        F.countDistinct(F.when(~F.col("is_current"), F.col("customer_id")))
+    ).first()[0]
     details.update(
         dim_customer_current=int(scd["current"]),
         dim_customer_closed_versions=int(scd["closed"] or 0),
-        dim_customer_with_history=int(scd["with_history"]),
-        dim_customer_changes_today=dim_customer.changes_on(dim_c, day).count(),
+        dim_customer_with_history=int(with_history),
+        dim_customer_changes_today=int(scd["changes_today"] or 0),
     )
 
-    products = _silver(context, "products")
-    dim_p = _write(
-        context, "dim_product", dimensions.dim_product(products), counts, products.count()
+    products = Counted(_silver(context, "products"))
+    dim_p, _ = _write(
+        context, "dim_product", dimensions.dim_product(products.frame), counts, products
     )
 
-    orders = _silver(context, "orders")
-    fact = _write(
+    orders = Counted(_silver(context, "orders"), *totals())
+    fact, gold_totals = _write(
         context,
         "fact_orders",
-        orders.transform(facts.fact_orders(dim_c, dim_p)),
+        orders.frame.transform(facts.fact_orders(dim_c, dim_p)),
         counts,
-        orders.count(),
+        orders,
+        *totals(),
+        F.sum((F.col("customer_sk") == -1).cast("int")).alias("unknown_customer"),
+        F.sum((F.col("product_sk") == -1).cast("int")).alias("unknown_product"),
+        F.min("order_ts").alias("first"),
+        F.max("order_ts").alias("last"),
     )
-    details.update(reconcile(orders, fact))
+    gold_totals["ids"] = fact.agg(F.countDistinct("order_id")).first()[0]
+    details.update(reconcile(orders.figures, gold_totals))
     crash_point("gold.after_fact_orders")
 
-    span = fact.agg(F.min("order_ts").alias("first"), F.max("order_ts").alias("last")).first()
-    first = span["first"].date() if span["first"] else day
-    last = max(span["last"].date() if span["last"] else day, day)
-    dim_d = dimensions.dim_date(spark, first, last)
-    _write(context, "dim_date", dim_d, counts, 0)
+    first = gold_totals["first"].date() if gold_totals["first"] else day
+    last = max(gold_totals["last"].date() if gold_totals["last"] else day, day)
+    _write(context, "dim_date", dimensions.dim_date(spark, first, last), counts, 0)
 
+    silver_orders = _silver(context, "orders")
     opportunities = _opportunities_usd(context)
-    events = _events_with_customer(context, orders)
+    events = _events_with_customer(context, silver_orders)
     behavior = _silver(context, "customer_behavior")
     c360 = analytics.customer_360(dim_c, fact, behavior, opportunities, events)
     _write(context, "customer_360", c360, counts, details["dim_customer_current"])
-    _write(
-        context,
-        "product_performance",
-        analytics.product_performance(dim_p, fact),
-        counts,
-        products.count(),
-    )
+    performance = analytics.product_performance(dim_p, fact)
+    _write(context, "product_performance", performance, counts, products.rows)
 
     _save_loaded_dates(context, [*loaded, day.isoformat()])
     return JobResult(tables=counts, details=details)
 
 
-def reconcile(orders: DataFrame, fact: DataFrame) -> dict[str, int | float]:
-    """Every silver order once in the fact, and the USD totals equal; a mismatch fails the job."""
-    silver = orders.agg(
+def totals() -> list[Column]:
+    """What must agree between silver orders and the fact: rows and money."""
+    return [
         F.count(F.lit(1)).alias("rows"),
         F.sum("amount_usd").alias("usd"),
         F.sum("amount").alias("amount"),
-    ).first()
-    gold = fact.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct("order_id").alias("ids"),
-        F.sum("amount_usd").alias("usd"),
-        F.sum("amount").alias("amount"),
-        F.sum((F.col("customer_sk") == -1).cast("int")).alias("unknown_customer"),
-        F.sum((F.col("product_sk") == -1).cast("int")).alias("unknown_product"),
-    ).first()
+    ]
+
+
+def reconcile(silver: dict, gold: dict) -> dict[str, int | float]:
+    """Every silver order once in the fact, and the USD totals equal; a mismatch fails the job.
+
+    ``silver`` holds :func:`totals` over silver orders; ``gold`` the same over the fact plus its
+    distinct order ids and orphan counts.
+    """
     problems = []
     if gold["rows"] != silver["rows"] or gold["ids"] != silver["rows"]:
         problems.append(

@@ -2,9 +2,14 @@
 
 Small tables (FX, CRM, customers, products) are rebuilt as ``current(existing silver + new
 bronze)`` and swapped in whole. Large tables (orders, order events, customer behaviour) are
-partitioned by business date and only the partitions the run touches are rewritten (dynamic
-partition overwrite). Because "current" picks the latest version by business timestamp with a
-total tie-break, merging day by day gives exactly what a rebuild from all bronze would give.
+partitioned by business month and only the months the run touches are read and rewritten
+(static partition pruning on the way in, dynamic partition overwrite on the way out). Because
+"current" picks the latest version by business timestamp with a total tie-break, merging day by
+day gives exactly what a rebuild from all bronze would give.
+
+Counting costs no extra pass where it can be avoided: a run's new bronze rows and a whole
+table's written rows and flags are counted as the write consumes them (Spark ``Observation``s);
+a partitioned table's total after the run is one aggregate over the written files.
 """
 
 from __future__ import annotations
@@ -12,16 +17,27 @@ from __future__ import annotations
 import logging
 import time
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult
+from medallion.jobs.observed import Counted
 from medallion.lake import path_exists, read_parquet, write_partitions, write_table
-from medallion.transforms.common import union_versions
+from medallion.transforms.common import month_of, union_versions
 from medallion.transforms.silver import crm, customers, events, fx, orders, products
+
+Flags = dict[str, str | Column]
+
+
+def _flag_sums(flags: Flags | None) -> list[Column]:
+    return [
+        F.sum((F.col(c) if isinstance(c, str) else c).cast("int")).alias(name)
+        for name, c in (flags or {}).items()
+    ]
+
 
 log = logging.getLogger(__name__)
 
@@ -59,39 +75,51 @@ class SilverBuild:
             return None
         return read_parquet(self.spark, self.lake.silver(table))
 
-    def replace(self, table: str, frame: DataFrame, rows_in: int) -> DataFrame:
-        """Swap in the whole table; return it re-read from disk so later steps do not recompute it."""
+    def replace(
+        self, table: str, frame: DataFrame, new: Counted | int, flags: Flags | None = None
+    ) -> DataFrame:
+        """Swap in the whole table, counting its rows and flags as they are written; return it
+        re-read from disk so later steps do not recompute it."""
         path = self.lake.silver(table)
-        write_table(frame, path)
-        written = read_parquet(self.spark, path)
-        self.tables.append(TableCount(f"silver/{table}", rows_in=rows_in, rows_out=written.count()))
-        return written
+        written = Observation()
+        write_table(
+            frame.observe(written, F.count(F.lit(1)).alias("_rows"), *_flag_sums(flags)), path
+        )
+        rows_in = new if isinstance(new, int) else new.rows
+        self.record(table, rows_in, written.get, flags)
+        return read_parquet(self.spark, path)
 
     def replace_partitions(
-        self, table: str, frame: DataFrame, partition: str, rows_in: int
+        self, table: str, frame: DataFrame, partition: str, new: Counted, flags: Flags
     ) -> DataFrame:
+        """Rewrite the partitions ``frame`` holds (all of them on a rebuild); return the table."""
         path = self.lake.silver(table)
-        frame = frame.cache()
-        rows_written = frame.count()
+        rewritten = Observation()
+        frame = frame.observe(rewritten, F.count(F.lit(1)).alias("rows"))
         if self.rebuild:
             write_table(frame, path, partition_by=partition)
-        elif rows_written:
-            write_partitions(frame, path, partition)
-        frame.unpersist()
+        else:
+            write_partitions(frame, path, partition, file_per_partition=True)
         current = read_parquet(self.spark, path)
-        total = current.count() if current is not None else 0
-        self.tables.append(TableCount(f"silver/{table}", rows_in=rows_in, rows_out=total))
-        self.details[f"{table}_rows_rewritten"] = rows_written
+        if current is None:
+            raise JobError(f"silver {table} holds no rows after the run for {self.day}")
+        totals = current.agg(F.count(F.lit(1)).alias("_rows"), *_flag_sums(flags)).first()
+        self.record(table, new.rows, totals.asDict(), flags)
+        self.details[f"{table}_rows_rewritten"] = int(rewritten.get["rows"])
         return current
 
-    def count_flags(self, frame: DataFrame, flags: dict[str, str | Column]) -> None:
-        """One aggregate per table for all its flag counts."""
-        conditions = {name: F.col(c) if isinstance(c, str) else c for name, c in flags.items()}
-        row = frame.agg(
-            *[F.sum(c.cast("int")).alias(name) for name, c in conditions.items()]
-        ).first()
-        for name in flags:
-            self.details[name] = int(row[name] or 0)
+    def record(self, table: str, rows_in: int, totals: dict, flags: Flags | None) -> None:
+        self.tables.append(
+            TableCount(f"silver/{table}", rows_in=rows_in, rows_out=int(totals["_rows"]))
+        )
+        for name in flags or {}:
+            self.details[name] = int(totals[name] or 0)
+
+    def months_of(self, frame: DataFrame, date_column: str) -> list:
+        """The distinct months of a run's new rows: a few values, collected so that reads of the
+        existing table can be pruned to those partitions before Spark lists a single file."""
+        rows = frame.select(month_of(date_column).alias("m")).distinct().collect()
+        return sorted(row["m"] for row in rows if row["m"] is not None)
 
     # -- the build ------------------------------------------------------------------------------
 
@@ -120,123 +148,145 @@ class SilverBuild:
 
     def build_fx(self) -> DataFrame:
         new = fx.fx_rates_from_bronze(self.bronze("fx", "fx_rates")).cache()
-        self.new_fx_dates = new.select("rate_date").distinct()
-        current = fx.fx_rates_current(union_versions(self.existing("fx_rates"), new))
-        result = self.replace("fx_rates", current, new.count())
+        # The earliest newly arrived rate date: orders from its month on may convert differently.
+        self.first_new_rate = new.agg(F.min("rate_date")).first()[0]
+        counted = Counted(new)
+        current = fx.fx_rates_current(union_versions(self.existing("fx_rates"), counted.frame))
+        result = self.replace("fx_rates", current, counted)
         new.unpersist()
         return result
 
     def customer_versions(self) -> tuple[DataFrame, int]:
+        # Counted by an action of its own: the versions feed a cached frame, and an Observation
+        # inside a cached plan is not reported.
         new = customers.customers_from_bronze(self.bronze("snowflake", "customers"))
         return union_versions(self.existing("customers"), new), new.count()
 
     def build_accounts(self, customer_base: DataFrame) -> DataFrame:
-        new = crm.accounts_from_bronze(self.bronze("crm", "accounts"))
-        versions = union_versions(self.existing("crm_accounts"), new)
-        result = self.replace(
-            "crm_accounts", crm.current_accounts(versions, customer_base), new.count()
+        new = Counted(crm.accounts_from_bronze(self.bronze("crm", "accounts")))
+        versions = union_versions(self.existing("crm_accounts"), new.frame)
+        return self.replace(
+            "crm_accounts",
+            crm.current_accounts(versions, customer_base),
+            new,
+            {"crm_accounts_unknown_customer": "has_unknown_customer"},
         )
-        self.count_flags(result, {"crm_accounts_unknown_customer": "has_unknown_customer"})
-        return result
 
     def build_contacts(self, accounts: DataFrame) -> DataFrame:
-        new = crm.contacts_from_bronze(self.bronze("crm", "contacts"))
-        versions = union_versions(self.existing("crm_contacts"), new)
-        result = self.replace("crm_contacts", crm.current_contacts(versions, accounts), new.count())
-        self.count_flags(result, {"crm_contacts_unknown_account": "has_unknown_account"})
-        return result
+        new = Counted(crm.contacts_from_bronze(self.bronze("crm", "contacts")))
+        versions = union_versions(self.existing("crm_contacts"), new.frame)
+        return self.replace(
+            "crm_contacts",
+            crm.current_contacts(versions, accounts),
+            new,
+            {"crm_contacts_unknown_account": "has_unknown_account"},
+        )
 
     def build_opportunities(self, accounts: DataFrame) -> DataFrame:
-        new = crm.opportunities_from_bronze(self.bronze("crm", "opportunities"))
-        versions = union_versions(self.existing("crm_opportunities"), new)
-        result = self.replace(
-            "crm_opportunities", crm.current_opportunities(versions, accounts), new.count()
+        new = Counted(crm.opportunities_from_bronze(self.bronze("crm", "opportunities")))
+        versions = union_versions(self.existing("crm_opportunities"), new.frame)
+        return self.replace(
+            "crm_opportunities",
+            crm.current_opportunities(versions, accounts),
+            new,
+            {"crm_opportunities_unknown_account": "has_unknown_account"},
         )
-        self.count_flags(result, {"crm_opportunities_unknown_account": "has_unknown_account"})
-        return result
 
     def build_customers(
         self, customer_base: DataFrame, accounts: DataFrame, contacts: DataFrame, rows_in: int
     ) -> DataFrame:
         aligned = customer_base.transform(customers.align_with_crm(accounts, contacts))
-        result = self.replace("customers", aligned, rows_in)
-        row = result.agg(
-            F.sum((F.col("crm_account_count") > 1).cast("int")).alias("ambiguous"),
-            F.sum(F.col("crm_account_id").isNotNull().cast("int")).alias("linked"),
-        ).first()
-        self.details["customers_ambiguous_crm_links"] = int(row["ambiguous"] or 0)
-        self.details["customers_with_crm_account"] = int(row["linked"] or 0)
-        return result
+        return self.replace(
+            "customers",
+            aligned,
+            rows_in,
+            {
+                "customers_ambiguous_crm_links": F.col("crm_account_count") > 1,
+                "customers_with_crm_account": F.col("crm_account_id").isNotNull(),
+            },
+        )
 
     def build_products(self) -> DataFrame:
-        new = products.products_from_bronze(self.bronze("snowflake", "products"))
-        versions = union_versions(self.existing("products"), new)
-        return self.replace("products", products.current_products(versions), new.count())
+        new = Counted(products.products_from_bronze(self.bronze("snowflake", "products")))
+        versions = union_versions(self.existing("products"), new.frame)
+        return self.replace("products", products.current_products(versions), new)
 
     def build_orders(
         self, fx_rates: DataFrame, current_customers: DataFrame, current_products: DataFrame
     ) -> DataFrame:
         new = orders.orders_from_bronze(self.bronze("snowflake", "orders")).cache()
-        existing = self._base(self.existing("orders"), new)
+        existing = self.existing("orders")
         if existing is not None:
-            # Rewrite the days of the new versions, the days their earlier versions sit in, and
-            # every day on or after the earliest newly arrived FX date (its rates may change them).
-            moved = existing.join(new.select("order_id"), on="order_id", how="left_semi").select(
-                "order_date"
-            )
-            first_new_rate = self.new_fx_dates.agg(F.min("rate_date").alias("d"))
-            rerated = (
-                existing.select("order_date").distinct().crossJoin(F.broadcast(first_new_rate))
-            )
-            rerated = rerated.where(F.col("order_date") >= F.col("d")).select("order_date")
-            touched = new.select("order_date").union(moved).union(rerated).distinct()
-            existing = existing.join(F.broadcast(touched), on="order_date", how="left_semi")
+            # Rewrite the months of the new versions, the months their earlier versions sit in,
+            # and every month from that of the earliest newly arrived FX rate on (its rates may
+            # change the conversion of any later order).
+            moved = existing.join(new.select("order_id"), on="order_id", how="left_semi")
+            months = set(self.months_of(new, "order_date"))
+            months |= {r[0] for r in moved.select(orders.PARTITION).distinct().collect()}
+            month = F.col(orders.PARTITION)
+            keep = month.isin(sorted(months))
+            if self.first_new_rate is not None:
+                keep = keep | (month >= F.trunc(F.lit(self.first_new_rate), "month"))
+            existing = existing.where(keep)
         asof = fx_rates.transform(fx.fx_asof_calendar(until=self.day))
-        current = orders.current_orders(union_versions(existing, new)).transform(
+        counted = Counted(new)
+        current = orders.current_orders(union_versions(existing, counted.frame)).transform(
             orders.enrich_orders(asof, current_customers, current_products)
         )
-        result = self.replace_partitions("orders", current, "order_date", new.count())
-        new.unpersist()
-        self.count_flags(
-            result,
+        result = self.replace_partitions(
+            "orders",
+            current,
+            orders.PARTITION,
+            counted,
             {
                 "orders_unknown_customer": F.col("has_unknown_customer"),
                 "orders_unknown_product": F.col("has_unknown_product"),
                 "orders_without_fx_rate": ~F.col("has_fx_rate"),
             },
         )
+        new.unpersist()
         return result
 
     def build_events(self, current_orders: DataFrame) -> None:
         if not path_exists(self.spark, self.lake.bronze("kafka", "order_events")):
             log.warning("no bronze order events yet; silver order_events left as it is")
             return
-        new = events.events_from_bronze(self.bronze("kafka", "order_events"))
-        existing = self._touched(self._base(self.existing("order_events"), new), new, "event_date")
-        current = events.current_events(union_versions(existing, new), current_orders)
-        result = self.replace_partitions("order_events", current, "event_date", new.count())
-        self.count_flags(result, {"order_events_unknown_order": "has_unknown_order"})
+        new = events.events_from_bronze(self.bronze("kafka", "order_events")).cache()
+        existing = self.in_months(self.existing("order_events"), new, "event_date")
+        counted = Counted(new)
+        current = events.current_events(union_versions(existing, counted.frame), current_orders)
+        self.replace_partitions(
+            "order_events",
+            current,
+            events.PARTITION,
+            counted,
+            {"order_events_unknown_order": "has_unknown_order"},
+        )
+        new.unpersist()
 
     def build_behavior(self, current_customers: DataFrame) -> None:
-        new = events.behavior_from_bronze(self.bronze("redshift", "customer_behavior"))
-        existing = self._touched(
-            self._base(self.existing("customer_behavior"), new), new, "event_date"
+        new = events.behavior_from_bronze(self.bronze("redshift", "customer_behavior")).cache()
+        existing = self.in_months(self.existing("customer_behavior"), new, "event_date")
+        counted = Counted(new)
+        current = events.current_behavior(
+            union_versions(existing, counted.frame), current_customers
         )
-        current = events.current_behavior(union_versions(existing, new), current_customers)
-        result = self.replace_partitions("customer_behavior", current, "event_date", new.count())
-        self.count_flags(result, {"customer_behavior_unknown_customer": "has_unknown_customer"})
+        self.replace_partitions(
+            "customer_behavior",
+            current,
+            events.PARTITION,
+            counted,
+            {"customer_behavior_unknown_customer": "has_unknown_customer"},
+        )
+        new.unpersist()
 
-    @staticmethod
-    def _base(existing: DataFrame | None, new: DataFrame) -> DataFrame | None:
-        """The existing rows in the shape of the new ones (derived columns are recomputed)."""
-        return None if existing is None else existing.select(*new.columns)
-
-    @staticmethod
-    def _touched(existing: DataFrame | None, new: DataFrame, partition: str) -> DataFrame | None:
+    def in_months(
+        self, existing: DataFrame | None, new: DataFrame, date_column: str
+    ) -> DataFrame | None:
+        """The existing rows in the months the new rows fall in (the partitions to rewrite)."""
         if existing is None:
             return None
-        days = new.select(partition).distinct()
-        return existing.join(F.broadcast(days), on=partition, how="left_semi")
+        return existing.where(F.col(events.PARTITION).isin(self.months_of(new, date_column)))
 
 
 def run(context: JobContext) -> JobResult:

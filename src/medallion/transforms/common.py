@@ -59,3 +59,8 @@ def union_versions(existing: DataFrame | None, new: DataFrame) -> DataFrame:
     if existing is None:
         return new
     return existing.select(*new.columns).unionByName(new)
+
+
+def month_of(date_column: str) -> Column:
+    """The first day of the date's month: the partition key of the large silver tables."""
+    return F.trunc(F.col(date_column), "month")

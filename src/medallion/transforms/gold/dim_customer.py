@@ -174,9 +174,8 @@ def _refresh_descriptive(kept: DataFrame, snapshot: DataFrame) -> DataFrame:
     )
 
 
-def changes_on(dim: DataFrame, run_date: dt.date) -> DataFrame:
-    """Versions opened by changes (not first versions) whose ``valid_from`` falls on ``run_date``."""
-    return dim.where(
-        (F.col("valid_from") > F.lit(HISTORY_START))
-        & (F.to_date(F.col("valid_from")) == F.lit(run_date))
+def opened_by_change_on(run_date: dt.date) -> Column:
+    """True for versions opened by a change (not first versions) on ``run_date``."""
+    return (F.col("valid_from") > F.lit(HISTORY_START)) & (
+        F.to_date(F.col("valid_from")) == F.lit(run_date)
     )

@@ -1,0 +1,152 @@
+"""Where the time goes: the Spark stages of each pipeline job, from Spark's event log.
+
+The runner tags every Spark job with its pipeline job as the job group; stages that run under
+another group (Structured Streaming tags its micro-batches with the query's run id) are placed
+by time, in the pipeline job whose audited run window holds their submission. Each stage is
+described by what its SQL query did: the lake tables it wrote and read (from the physical plan),
+which says more than Spark's own stage names (``save at NativeMethodAccessorImpl.java:0``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PLAN_PATH = re.compile(r"(?:Location: \w+ \[|Arguments: )file:(/[^,\]\s]+)")
+
+
+@dataclass
+class Stage:
+    job: str
+    stage_id: int
+    name: str
+    query: str
+    tasks: int
+    seconds: float
+    input_mb: float
+    shuffle_write_mb: float
+
+
+def _metric(info: dict, *names: str) -> float:
+    """Sum accumulables by name (stage-level task metrics) in bytes."""
+    total = 0.0
+    for acc in info.get("Accumulables", []):
+        if acc.get("Name") in names:
+            try:
+                total += float(acc.get("Value", 0))
+            except (TypeError, ValueError):
+                continue
+    return total
+
+
+def describe_query(plan: str, lake: str) -> str:
+    """ "writes gold/fact_orders <- silver/orders, gold/dim_customer" from a physical plan."""
+    paths = []
+    for path in PLAN_PATH.findall(plan):
+        relative = path.split(lake.rstrip("/") + "/", 1)[-1]
+        relative = re.sub(r"/\.__staging__(\w+)\.\w+", r"/\1", relative)
+        relative = re.sub(r"/(dt|_run_date|_batch_id)=.*", "", relative)
+        if relative not in paths:
+            paths.append(relative)
+    head = plan.split("\n(1)", 1)[0]
+    writes = "InsertIntoHadoopFsRelationCommand" in head or "noop" in head
+    if writes and paths and "InsertIntoHadoopFsRelationCommand" in head:
+        # The write's own path is the last Arguments path in the plan.
+        target = paths[-1]
+        sources = [p for p in paths if p != target]
+        return f"write {target} <- {', '.join(sources)}" if sources else f"write {target}"
+    verb = "tally" if "noop" in head else "read"
+    return f"{verb} {', '.join(paths)}" if paths else verb
+
+
+def read_stages(
+    event_log: Path, windows: dict[str, tuple[float, float]] | None = None, lake: str = ""
+) -> list[Stage]:
+    """Every completed stage in the log, tagged with the pipeline job that ran it.
+
+    ``windows`` maps pipeline job names to their (start, end) in epoch milliseconds.
+    """
+    windows = windows or {}
+    stage_group: dict[int, str] = {}
+    stage_query: dict[int, str] = {}
+    queries: dict[str, str] = {}
+    stages: list[Stage] = []
+
+    def owner(group: str, submitted: float) -> str:
+        if group in windows or not windows:
+            return group
+        for job, (start, end) in windows.items():
+            if start <= submitted <= end:
+                return job
+        return group
+
+    with event_log.open(encoding="utf-8") as handle:
+        for line in handle:
+            event = json.loads(line)
+            kind = event.get("Event")
+            if kind.endswith("SQLExecutionStart"):
+                queries[str(event["executionId"])] = describe_query(
+                    event.get("physicalPlanDescription", ""), lake
+                )
+            elif kind == "SparkListenerJobStart":
+                properties = event.get("Properties") or {}
+                group = properties.get("spark.jobGroup.id") or "(none)"
+                query = queries.get(str(properties.get("spark.sql.execution.id")), "")
+                for stage_id in event.get("Stage IDs", []):
+                    stage_group[stage_id] = group
+                    stage_query[stage_id] = query
+            elif kind == "SparkListenerStageCompleted":
+                info = event["Stage Info"]
+                if "Submission Time" not in info or "Completion Time" not in info:
+                    continue
+                stage_id = info["Stage ID"]
+                stages.append(
+                    Stage(
+                        job=owner(stage_group.get(stage_id, "(none)"), info["Submission Time"]),
+                        stage_id=stage_id,
+                        name=info.get("Stage Name", ""),
+                        query=stage_query.get(stage_id, ""),
+                        tasks=int(info.get("Number of Tasks", 0)),
+                        seconds=(info["Completion Time"] - info["Submission Time"]) / 1000,
+                        input_mb=_metric(info, "internal.metrics.input.bytesRead") / 2**20,
+                        shuffle_write_mb=_metric(
+                            info, "internal.metrics.shuffle.write.bytesWritten"
+                        )
+                        / 2**20,
+                    )
+                )
+    return stages
+
+
+def summarise(stages: list[Stage], top: int = 5) -> dict[str, dict]:
+    """Per pipeline job: stage count, stage seconds, and the ``top`` slowest stages.
+
+    Stages of one job can overlap (Spark runs independent stages concurrently), so stage seconds
+    may exceed the job's wall time; they rank where the work is, not add up to it.
+    """
+    by_job: dict[str, list[Stage]] = defaultdict(list)
+    for stage in stages:
+        by_job[stage.job].append(stage)
+    summary = {}
+    for job, items in by_job.items():
+        items.sort(key=lambda s: s.seconds, reverse=True)
+        summary[job] = {
+            "stages": len(items),
+            "stage_seconds": round(sum(s.seconds for s in items), 2),
+            "top": [
+                {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(s).items()}
+                for s in items[:top]
+            ],
+        }
+    return summary
+
+
+def find_event_log(folder: Path) -> Path:
+    """The one application's event log in ``folder`` (Spark names it after the app id)."""
+    logs = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if len(logs) != 1:
+        raise RuntimeError(f"expected one Spark event log in {folder}, found {len(logs)}")
+    return logs[0]

@@ -1,0 +1,71 @@
+"""``python -m bench`` end to end at a tiny scale: it runs the floor and both days as real
+processes and writes a JSON with every figure the table shows, computed from those runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+JOBS = {
+    "fx_json_to_bronze",
+    "crm_to_bronze",
+    "snowflake_to_bronze",
+    "redshift_to_bronze",
+    "kafka_events_to_bronze",
+    "bronze_to_silver",
+    "silver_to_gold",
+    "publish_gold_to_snowflake",
+}
+
+
+def test_bench_writes_its_figures(tmp_path):
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--scales",
+            "0.02",
+            "--repeat-scale",
+            "0",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = results.glob("*.json")
+    report = json.loads(path.read_text())
+    scale = report["scales"]["0.02"]
+    assert scale["landing_bytes"] > 0 and scale["generate_s"] > 0
+    for day in ("day1", "day2"):
+        run = scale[day]
+        assert set(run["jobs"]) == JOBS
+        assert run["jobs"]["snowflake_to_bronze"]["rows_in"] > 0
+        assert run["jobs"]["snowflake_to_bronze"]["rows_per_s"] > 0
+        assert run["startup_s"] > 0
+        assert run["wall_s"] > run["jobs_s"] > 0
+        assert run["jvm_peak_rss_mb"] > 100  # a JVM was watched, not just the Python process
+        assert all(run["bytes"][layer] > 0 for layer in ("bronze", "silver", "gold"))
+        # The stage breakdown found Spark work in the jobs that use Spark.
+        assert run["jobs"]["bronze_to_silver"]["stages"]["stages"] > 0
+        assert run["jobs"]["kafka_events_to_bronze"]["stages"]["stages"] > 0
+    assert scale["floor"]["wall_s"] > 0 and scale["floor"]["bytes_written"] > 0
+    assert scale["ratios"]["day1_over_floor"] == round(
+        scale["day1"]["wall_s"] / scale["floor"]["wall_s"], 2
+    )
+    assert "day1_over_floor" in done.stdout and str(path) in done.stdout
+    assert not (tmp_path / "work").exists()  # scratch lakes removed without --keep

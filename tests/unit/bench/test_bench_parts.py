@@ -1,0 +1,172 @@
+"""The benchmark's own parts: stage attribution from a Spark event log, ratios, goals, the table.
+
+The benchmark prints figures and asserts none (timings are not test material); what is tested
+here is that the figures it prints are computed from what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import eventlog, goals, table
+from bench.procs import folder_bytes, run_watched
+
+LAKE = "/scratch/lake"
+WRITE_PLAN = f"""== Physical Plan ==
+AdaptiveSparkPlan (6)
++- Execute InsertIntoHadoopFsRelationCommand (5)
+
+(1) Scan parquet
+Location: InMemoryFileIndex [file:{LAKE}/silver/orders]
+
+(2) Scan parquet
+Location: InMemoryFileIndex [file:{LAKE}/gold/dim_customer]
+
+(5) Execute InsertIntoHadoopFsRelationCommand
+Arguments: file:{LAKE}/gold/.__staging__fact_orders.0a1b2c3d4e5f, false, Parquet
+"""
+COUNT_PLAN = f"""== Physical Plan ==
+AdaptiveSparkPlan (3)
++- HashAggregate (2)
+
+(1) Scan parquet
+Location: InMemoryFileIndex [file:{LAKE}/bronze/snowflake/orders/_run_date=2025-01-13]
+"""
+
+
+def test_describe_query_names_the_written_table_and_its_sources():
+    assert eventlog.describe_query(WRITE_PLAN, LAKE) == (
+        "write gold/fact_orders <- silver/orders, gold/dim_customer"
+    )
+    assert eventlog.describe_query(COUNT_PLAN, LAKE) == "read bronze/snowflake/orders"
+
+
+def _events(path: Path) -> Path:
+    """A minimal event log: one SQL query in two Spark jobs (one tagged by group, one by time)."""
+    events = [
+        {
+            "Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
+            "executionId": 7,
+            "physicalPlanDescription": WRITE_PLAN,
+        },
+        {
+            "Event": "SparkListenerJobStart",
+            "Job ID": 1,
+            "Stage IDs": [10, 11],
+            "Properties": {"spark.jobGroup.id": "silver_to_gold", "spark.sql.execution.id": "7"},
+        },
+        {
+            "Event": "SparkListenerJobStart",
+            "Job ID": 2,
+            "Stage IDs": [12],
+            "Properties": {"spark.jobGroup.id": "stream-query-run-id"},
+        },
+    ]
+    for stage_id, submitted, seconds in ((10, 1_000, 2.5), (11, 4_000, 0.5), (12, 9_000, 1.0)):
+        events.append(
+            {
+                "Event": "SparkListenerStageCompleted",
+                "Stage Info": {
+                    "Stage ID": stage_id,
+                    "Stage Name": "save at NativeMethodAccessorImpl.java:0",
+                    "Number of Tasks": 4,
+                    "Submission Time": submitted,
+                    "Completion Time": submitted + int(seconds * 1000),
+                    "Accumulables": [
+                        {"Name": "internal.metrics.input.bytesRead", "Value": 2**20 * stage_id}
+                    ],
+                },
+            }
+        )
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    return path
+
+
+def test_stages_are_attributed_by_job_group_or_by_time(tmp_path):
+    log = _events(tmp_path / "app-1")
+    windows = {"silver_to_gold": (0, 5_000), "kafka_events_to_bronze": (8_000, 12_000)}
+    stages = eventlog.read_stages(log, windows, LAKE)
+    assert [(s.stage_id, s.job) for s in stages] == [
+        (10, "silver_to_gold"),
+        (11, "silver_to_gold"),
+        (12, "kafka_events_to_bronze"),  # a streaming batch: its group is the query's run id
+    ]
+    assert stages[0].query == "write gold/fact_orders <- silver/orders, gold/dim_customer"
+    assert stages[0].input_mb == 10.0
+    summary = eventlog.summarise(stages, top=1)
+    assert summary["silver_to_gold"]["stages"] == 2
+    assert summary["silver_to_gold"]["stage_seconds"] == 3.0
+    assert summary["silver_to_gold"]["top"][0]["stage_id"] == 10
+    assert eventlog.find_event_log(tmp_path) == log
+
+
+def _run(wall: float, jobs_s: float, jvm: float = 900.0) -> dict:
+    return {"wall_s": wall, "jobs_s": jobs_s, "jvm_peak_rss_mb": jvm, "python_peak_rss_mb": 100.0}
+
+
+def _scale(day1: float, day2: float, floor: float, jvm: float = 900.0) -> dict:
+    result = {
+        "day1": _run(day1, day1 - 10, jvm),
+        "day2": _run(day2, day2 - 10, jvm),
+        "floor": {"wall_s": floor},
+        "day1_repeat": _run(day1 * 1.1, day1, jvm),
+    }
+    result["ratios"] = goals.scale_ratios(result)
+    return result
+
+
+def test_ratios_and_goals_come_from_the_measured_runs():
+    one = _scale(day1=80.0, day2=30.0, floor=40.0)
+    assert one["ratios"] == {
+        "day1_over_floor": 2.0,
+        "day2_over_day1": 0.38,
+        "day2_over_day1_jobs_only": 0.29,
+        "repeat_spread": 0.1,
+    }
+    ten = _scale(day1=600.0, day2=200.0, floor=100.0, jvm=4200.0)
+    verdicts = {g["goal"]: g["met"] for g in goals.evaluate({"1": one, "10": ten})}
+    assert verdicts == {
+        "scale 1 day-1 chain wall (incl. JVM start)": True,
+        "scale 1 day-1 chain / Spark floor": True,
+        "scale 1 day-2 increment / day 1": True,
+        "scale 10 driver peak RSS (JVM + Python)": False,  # 4,300 MiB
+        "scale 10 / scale 1 day-1 wall": False,  # 7.5x
+    }
+
+
+def test_the_table_shows_every_scale_and_goal():
+    one = _scale(day1=80.0, day2=30.0, floor=40.0)
+    job = {"seconds": 12.5, "rows_per_s": 8000, "stages": {"stages": 3, "top": []}}
+    for run in ("day1", "day2", "day1_repeat"):
+        one[run].update(jobs={"bronze_to_silver": job}, startup_s=6.1, bytes={"silver": 2**20})
+    one["floor"].update(jvm_peak_rss_mb=700.0, startup_s=6.0)
+    one["landing_bytes"] = 3 * 2**20
+    results = {
+        "machine": {
+            "cores": 2,
+            "memory_gib": 24.0,
+            "python": "3.11",
+            "pyspark": "4",
+            "load_average_at_start": [1.5],
+        },
+        "scales": {"1": one},
+        "goals": goals.evaluate({"1": one}),
+    }
+    text = table.render(results)
+    assert "== scale 1: landing 3.0 MiB" in text
+    assert "bronze_to_silver" in text and "12.5" in text
+    assert "day1_over_floor 2.0" in text
+    assert "scale 1 day-1 chain / Spark floor" in text
+
+
+def test_run_watched_reports_the_peak_memory_of_the_process_tree(tmp_path):
+    # A child process that holds ~60 MiB for a moment: its high-water mark must be seen.
+    code = "import time; b = bytearray(60 * 2**20); time.sleep(1.0)"
+    run = run_watched(["python3", "-c", code])
+    assert run.returncode == 0
+    assert run.python_peak_rss_mb >= 60
+    (tmp_path / "a").write_bytes(b"x" * 1000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 24)
+    assert folder_bytes(tmp_path) == 1024
