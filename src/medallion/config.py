@@ -45,6 +45,8 @@ class SparkConfig(_Strict):
     driver_memory: str | None = "2g"
     ui: bool = False
     log_level: str = "WARN"
+    # How many of a date's ingest jobs a chain (``run --job all``) runs at once in its session.
+    concurrent_ingests: int = Field(default=3, ge=1)
     conf: dict[str, str] = Field(default_factory=dict)
 
 

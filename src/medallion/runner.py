@@ -2,7 +2,7 @@
 
 ``run_chain`` runs a list of jobs over a list of dates in order (a daily run is one date; a
 backfill is many) and stops at the first failure, so a later job never runs on the output of a
-failed one.
+failed one. A date's independent ingest jobs run side by side in the one session.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -106,16 +107,64 @@ def run_chain(
     options: dict[str, Any] | None = None,
     progress: ProgressHook | None = None,
 ) -> list[AuditRecord]:
-    """Run every job for every date, dates outer, in order; stop at the first failure."""
+    """Run every job for every date, dates outer, in order; stop at the first failure.
+
+    A date's consecutive ingest jobs (``Job.ingest``) run side by side in the one session, up to
+    ``spark.concurrent_ingests`` at a time, as the DAG runs them as parallel tasks: each is
+    small, and much of its time is spent in single-task stages (one landing file) and driver
+    work that leave the other cores idle. They all finish, and are all recorded, before a
+    failure among them stops the chain.
+    """
     spark = spark_factory() if any(job.needs_spark for job in jobs) else None
     records = []
     for run_date in dates:
-        for job in jobs:
-            record = run_job(job, run_date, settings, spark, options)
-            records.append(record)
-            if progress:
-                progress(job, run_date, record)
+        for group in _steps(jobs, settings.spark.concurrent_ingests if spark else 1):
+            done = _run_group(group, run_date, settings, spark, options)
+            for job, (record, _) in zip(group, done):
+                if record is not None:
+                    records.append(record)
+                    if progress:
+                        progress(job, run_date, record)
+            failures = [error for _, error in done if error is not None]
+            if failures:
+                raise failures[0]
     return records
+
+
+def _steps(jobs: Sequence[Job], concurrency: int) -> list[list[Job]]:
+    """The jobs in order, with each run of consecutive ingests as one step when concurrent."""
+    steps: list[list[Job]] = []
+    for job in jobs:
+        if concurrency > 1 and job.ingest and steps and all(j.ingest for j in steps[-1]):
+            steps[-1].append(job)
+        else:
+            steps.append([job])
+    return steps
+
+
+def _run_group(
+    group: list[Job],
+    run_date: dt.date,
+    settings: Settings,
+    spark: SparkSession | None,
+    options: dict[str, Any] | None,
+) -> list[tuple[AuditRecord | None, BaseException | None]]:
+    """Run the jobs of one step (one job, or ingests side by side); results in job order."""
+
+    def attempt(job: Job) -> tuple[AuditRecord | None, BaseException | None]:
+        try:
+            return run_job(job, run_date, settings, spark, options), None
+        except Exception as exc:  # recorded by run_job; re-raised by run_chain in job order
+            return None, exc
+
+    if len(group) == 1:
+        record, error = attempt(group[0])
+        if error is not None:
+            raise error
+        return [(record, None)]
+    workers = min(len(group), settings.spark.concurrent_ingests)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        return list(pool.map(attempt, group))
 
 
 def _message(exc: BaseException) -> str:

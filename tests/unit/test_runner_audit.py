@@ -72,6 +72,60 @@ def test_chain_stops_at_first_failure(spark, lake_settings):
     ]
 
 
+def test_ingests_of_a_date_run_side_by_side_and_all_finish_before_a_failure_stops_the_chain(
+    spark, lake_settings
+):
+    # Two ingests meet at a barrier: it only opens if both run at the same time.
+    barrier = threading.Barrier(2, timeout=60)
+    seen: list[str] = []
+
+    def meeting(name):
+        def run(context):
+            barrier.wait()
+            seen.append(name)
+            return counting_job(context)
+
+        return run
+
+    def late_failure(context):
+        barrier.wait()
+        seen.append("c")
+        raise ValueError("the extract is truncated")
+
+    jobs = [
+        Job("a", "", meeting("a"), ingest=True),
+        Job("c", "", late_failure, ingest=True),
+        Job("silver", "", counting_job),
+    ]
+    with pytest.raises(JobError, match="the extract is truncated"):
+        run_chain(jobs, [RUN_DATE], lake_settings, lambda: spark)
+    records = read_records(lake_settings.lake.root)
+    assert sorted((r["job"], r["status"]) for r in records) == [
+        ("a", "succeeded"),
+        ("c", "failed"),
+    ]  # both ingests finished and were recorded; the job after them never ran
+    assert sorted(seen) == ["a", "c"]
+
+
+def test_ingests_run_one_by_one_when_concurrency_is_one(spark, lake_settings):
+    from medallion.runner import _steps
+
+    ingest = [Job(n, "", counting_job, ingest=True) for n in ("fx", "crm", "kafka")]
+    later = [Job("silver", "", counting_job), Job("gold", "", counting_job)]
+    assert [[j.name for j in step] for step in _steps([*ingest, *later], 3)] == [
+        ["fx", "crm", "kafka"],
+        ["silver"],
+        ["gold"],
+    ]
+    assert [len(step) for step in _steps([*ingest, *later], 1)] == [1, 1, 1, 1, 1]
+    settings = lake_settings.model_copy(
+        update={"spark": lake_settings.spark.model_copy(update={"concurrent_ingests": 1})}
+    )
+    records = run_chain([*ingest, *later], [RUN_DATE], settings, lambda: spark)
+    assert [r.job for r in records] == ["fx", "crm", "kafka", "silver", "gold"]
+    assert all(r.status == "succeeded" for r in records)
+
+
 def test_conservation_violation_fails():
     check_conservation(TableCount("t", 10, 8, 2))
     with pytest.raises(JobError, match=r"rows_in=10 but rows_out=8 \+ rows_quarantined=1 = 9"):

@@ -54,6 +54,9 @@ class Job:
     description: str
     run: JobFunction
     needs_spark: bool = True
+    # An ingest reads only its own landing folder and writes only its own bronze tables, so the
+    # ingests of one date may run at the same time (the DAG runs them as parallel tasks).
+    ingest: bool = False
 
 
 def check_conservation(table: TableCount) -> None:

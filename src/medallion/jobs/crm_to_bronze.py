@@ -18,4 +18,5 @@ CRM_TO_BRONZE = Job(
     "crm_to_bronze",
     "CRM accounts, contacts, opportunities (CSV) into bronze under their contracts; rejects to quarantine",
     run,
+    ingest=True,
 )

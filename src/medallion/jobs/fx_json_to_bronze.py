@@ -17,4 +17,5 @@ FX_JSON_TO_BRONZE = Job(
     "fx_json_to_bronze",
     "FX rates (JSON lines) from landing/fx into bronze under their contract; rejects to quarantine",
     run,
+    ingest=True,
 )

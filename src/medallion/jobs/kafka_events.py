@@ -248,4 +248,5 @@ KAFKA_JOB = Job(
     "kafka_events_to_bronze",
     "stream new Kafka order-event files into bronze (checkpointed, deduplicated, late events quarantined)",
     run,
+    ingest=True,
 )

@@ -18,4 +18,5 @@ REDSHIFT_TO_BRONZE = Job(
     "redshift_to_bronze",
     "Redshift customer behavior (CSV) into bronze under its contract; rejects to quarantine",
     run,
+    ingest=True,
 )

@@ -18,4 +18,5 @@ SNOWFLAKE_TO_BRONZE = Job(
     "snowflake_to_bronze",
     "Snowflake customers, products, orders (CSV) into bronze under their contracts; rejects to quarantine",
     run,
+    ingest=True,
 )
