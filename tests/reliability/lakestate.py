@@ -1,0 +1,270 @@
+"""Helpers of the reliability suite: lake snapshots (row counts and content checksums per table
+and partition, read with DuckDB, independently of Spark), the CLI in a subprocess, configs.
+
+A snapshot is what a reader of the lake sees: Spark's rule for hidden paths (``_x``/``.x``
+names, except ``col=value`` partition folders) decides which files count, and a whole table
+that a crash left swapped out is read from its retired copy, as ``lake.read_parquet`` repairs it.
+
+Checksum: the sum over all rows of DuckDB's ``hash`` of every column except the per-run audit
+columns ``_run_id`` and ``_ingest_ts`` (the only values that legitimately differ between two
+runs of the same input), so it is independent of row order and file layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+PER_RUN_COLUMNS = ("_run_id", "_ingest_ts")
+LAYERS = ("bronze", "quarantine", "silver", "gold")
+MEDALLION = str(Path(sys.executable).parent / "medallion")
+RETIRED = ".__retired__"
+
+Partitions = dict[str, tuple[int, int]]  # partition path ("" for none) -> (rows, checksum)
+
+
+@dataclass
+class Snapshot:
+    """Every table of a lake: ``tables["silver/orders"]["order_date=2025-01-13"] = (rows, sum)``."""
+
+    tables: dict[str, Partitions] = field(default_factory=dict)
+    warehouse_staging: list[str] = field(default_factory=list)
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        return {
+            name: (sum(r for r, _ in parts.values()), sum(c for _, c in parts.values()))
+            for name, parts in self.tables.items()
+        }
+
+    def rows(self, name: str) -> int:
+        return self.totals()[name][0]
+
+    def diff(self, other: Snapshot) -> list[str]:
+        """Human-readable differences (empty when both hold the same content)."""
+        problems = []
+        for name in sorted(set(self.tables) | set(other.tables)):
+            mine, theirs = self.tables.get(name), other.tables.get(name)
+            if mine is None or theirs is None:
+                problems.append(f"{name}: only in {'first' if theirs is None else 'second'}")
+                continue
+            for part in sorted(set(mine) | set(theirs)):
+                if mine.get(part) != theirs.get(part):
+                    problems.append(f"{name} [{part}]: {mine.get(part)} != {theirs.get(part)}")
+        if self.warehouse_staging or other.warehouse_staging:
+            problems.append(f"staging tables: {self.warehouse_staging} / {other.warehouse_staging}")
+        return problems
+
+
+def _hidden(part: str) -> bool:
+    return part.startswith(".") or (part.startswith("_") and "=" not in part)
+
+
+def table_dirs(root: Path) -> dict[str, Path]:
+    """``layer/…/table`` -> folder, for every table of the four layers (live or retired)."""
+    found: dict[str, Path] = {}
+    depth = {"bronze": 2, "quarantine": 2, "silver": 1, "gold": 1}
+    for layer in LAYERS:
+        base = root / layer
+        if not base.is_dir():
+            continue
+        parents = [base] if depth[layer] == 1 else [p for p in base.iterdir() if p.is_dir()]
+        for parent in parents:
+            for entry in parent.iterdir():
+                name = entry.name
+                if name.startswith(RETIRED):
+                    name = name[len(RETIRED) :].rsplit(".", 1)[0]
+                    if (parent / name).exists():
+                        continue  # the swap finished; the leftover is not read
+                elif _hidden(name) or not entry.is_dir():
+                    continue
+                found[str((parent / name).relative_to(root))] = entry
+    return found
+
+
+def visible_files(folder: Path) -> list[Path]:
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).parts
+        if path.is_file() and not any(_hidden(p) for p in relative):
+            files.append(path)
+    return files
+
+
+def _table_partitions(con: duckdb.DuckDBPyConnection, folder: Path) -> Partitions:
+    files = [str(f) for f in visible_files(folder) if f.suffix == ".parquet"]
+    if not files:
+        return {}
+    source = "read_parquet($files, hive_partitioning = true, filename = true)"
+    columns = [
+        name
+        for name, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}", {"files": files}).fetchall()
+        if name not in (*PER_RUN_COLUMNS, "filename")
+    ]
+    hashed = ", ".join(f'"{c}"' for c in columns)
+    prefix = len(str(folder)) + 2  # 1-based substring after "<folder>/"
+    rows = con.execute(
+        f"""
+        SELECT regexp_replace(substr(filename, {prefix}), '/?[^/]*$', '') AS part,
+               count(*), coalesce(sum(hash({hashed})), 0)::HUGEINT
+        FROM {source} GROUP BY part
+        """,
+        {"files": files},
+    ).fetchall()
+    return {part: (int(n), int(checksum)) for part, n, checksum in rows}
+
+
+def snapshot(root: Path, warehouse: bool = True) -> Snapshot:
+    """Counts and checksums of every table of the lake (and of the DuckDB warehouse)."""
+    snap = Snapshot()
+    with duckdb.connect() as con:
+        for name, folder in sorted(table_dirs(root).items()):
+            snap.tables[name] = _table_partitions(con, folder)
+    db = root / "warehouse.duckdb"
+    if warehouse and db.exists():
+        with duckdb.connect(str(db), read_only=True) as con:
+            tables = [
+                t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            ]
+            for table in tables:
+                if table.startswith("stg_"):
+                    snap.warehouse_staging.append(table)
+                    continue
+                con.execute(f'SELECT * FROM "{table}" LIMIT 0')
+                columns = [d[0] for d in con.description]
+                hashed = ", ".join(f'"{c}"' for c in columns)
+                n, checksum = con.execute(
+                    f'SELECT count(*), coalesce(sum(hash({hashed})), 0)::HUGEINT FROM "{table}"'
+                ).fetchone()
+                snap.tables[f"warehouse/{table}"] = {"": (int(n), int(checksum))}
+    return snap
+
+
+def reader_view_problems(seen: Snapshot, before: Snapshot, after: Snapshot) -> list[str]:
+    """Partitions a reader sees that are neither as they were nor as a finished run leaves them.
+
+    That is what a half-written partition (or table) would look like.
+    """
+    problems = []
+    for name, parts in seen.tables.items():
+        for part, value in parts.items():
+            allowed = {
+                snap.tables.get(name, {}).get(part)
+                for snap in (before, after)
+                if part in snap.tables.get(name, {})
+            }
+            if value not in allowed:
+                problems.append(f"{name} [{part or 'whole table'}]: {value} not in {allowed}")
+    if seen.warehouse_staging:
+        problems.append(f"warehouse staging tables left behind: {seen.warehouse_staging}")
+    return problems
+
+
+# --- configuration and processes -----------------------------------------------------------------
+
+
+def write_config(
+    path: Path, root: Path, extra: str = "", files_per_trigger: int = 4, spark_extra: str = ""
+) -> Path:
+    """A config for a throwaway lake: local Spark with 2 cores, DuckDB inside the lake."""
+    path.write_text(
+        f"""env: local
+spark: {{master: "local[2]", shuffle_partitions: 1, driver_memory: 1g{spark_extra}}}
+lake: {{root: "{root}"}}
+warehouse: {{type: duckdb, duckdb: {{path: "{root / "warehouse.duckdb"}"}}}}
+streaming: {{max_files_per_trigger: {files_per_trigger}}}
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDALLION_")}
+    env.update(extra)
+    return env
+
+
+def medallion(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``medallion`` console script to completion."""
+    return subprocess.run(
+        [MEDALLION, *args],
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+
+
+def start_medallion(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen:
+    """Start the ``medallion`` console script in its own process group, output into ``log``."""
+    handle = open(log, "w", encoding="utf-8")  # noqa: SIM115  (closed by the child's exit)
+    return subprocess.Popen(
+        [MEDALLION, *args],
+        env=env or cli_env(),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started (its JVM): a crash, not a shutdown."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.01, proc=None) -> bool:
+    """Poll ``predicate`` until it is true (True), the timeout passes or ``proc`` exits (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return bool(predicate())
+        time.sleep(interval)
+    return False
+
+
+def audit_trail(root: Path, job: str | None = None, run_date: str | None = None) -> list[dict]:
+    """Audit records of the lake, oldest first."""
+    records = [json.loads(p.read_text()) for p in (root / "_audit").rglob("*.json")]
+    records = [
+        r
+        for r in records
+        if (job is None or r["job"] == job) and (run_date is None or r["run_date"] == run_date)
+    ]
+    return sorted(records, key=lambda r: r["started_at"])
+
+
+def copy_lake(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, symlinks=True)
+
+
+def one_sentence(message: str) -> bool:
+    """One line, no Python exception class in front, no stack frames."""
+    return (
+        "\n" not in message.strip()
+        and "Traceback" not in message
+        and "\tat " not in message
+        and not message.split(":", 1)[0].strip().endswith(("Error", "Exception"))
+    )
+
+
+def lines_of(paths: Iterable[Path]) -> int:
+    return sum(len([x for x in p.read_text().splitlines() if x.strip()]) for p in paths)
