@@ -1,8 +1,9 @@
 """Where the time goes: the Spark stages of each pipeline job, from Spark's event log.
 
-The runner tags every Spark job with its pipeline job as the job group; stages that run under
-another group (Structured Streaming tags its micro-batches with the query's run id) are placed
-by time, in the pipeline job whose audited run window holds their submission. Each stage is
+The runner tags every Spark job with its pipeline job as the job group. Structured Streaming
+tags its micro-batches with its own group; their description carries the query name, which
+holds the first characters of the pipeline run id, and that places them. Anything else is
+placed by time, in the pipeline job whose audited run window holds its submission. Each stage is
 described by what its SQL query did: the lake tables it wrote and read (from the physical plan),
 which says more than Spark's own stage names (``save at NativeMethodAccessorImpl.java:0``).
 """
@@ -63,13 +64,18 @@ def describe_query(plan: str, lake: str) -> str:
 
 
 def read_stages(
-    event_log: Path, windows: dict[str, tuple[float, float]] | None = None, lake: str = ""
+    event_log: Path,
+    windows: dict[str, tuple[float, float]] | None = None,
+    lake: str = "",
+    run_ids: dict[str, str] | None = None,
 ) -> list[Stage]:
     """Every completed stage in the log, tagged with the pipeline job that ran it.
 
-    ``windows`` maps pipeline job names to their (start, end) in epoch milliseconds.
+    ``windows`` maps pipeline job names to their (start, end) in epoch milliseconds and
+    ``run_ids`` to their audited run ids.
     """
     windows = windows or {}
+    run_ids = run_ids or {}
     stage_group: dict[int, str] = {}
     stage_query: dict[int, str] = {}
     queries: dict[str, str] = {}
@@ -94,6 +100,11 @@ def read_stages(
             elif kind == "SparkListenerJobStart":
                 properties = event.get("Properties") or {}
                 group = properties.get("spark.jobGroup.id") or "(none)"
+                description = properties.get("spark.job.description") or ""
+                if group not in windows:
+                    group = next(
+                        (job for job, rid in run_ids.items() if rid[:8] in description), group
+                    )
                 query = queries.get(str(properties.get("spark.sql.execution.id")), "")
                 for stage_id in event.get("Stage IDs", []):
                     stage_group[stage_id] = group

@@ -134,9 +134,11 @@ class ScaleBench:
                 f"the {label} chain failed (exit {run.returncode}):\n{run.stderr[-3000:]}"
             )
         startup = STARTUP.search(run.stderr)
-        jobs, windows = self.audited_jobs(day)
+        jobs, windows, run_ids = self.audited_jobs(day)
         stages = eventlog.summarise(
-            eventlog.read_stages(eventlog.find_event_log(event_dir), windows, str(self.lake))
+            eventlog.read_stages(
+                eventlog.find_event_log(event_dir), windows, str(self.lake), run_ids
+            )
         )
         for name, job in jobs.items():
             job["stages"] = stages.get(name, {"stages": 0, "stage_seconds": 0.0, "top": []})
@@ -151,9 +153,11 @@ class ScaleBench:
             "bytes": {layer: folder_bytes(self.lake / layer) for layer in LAYERS},
         }
 
-    def audited_jobs(self, day: dt.date) -> tuple[dict[str, dict], dict[str, tuple[float, float]]]:
+    def audited_jobs(
+        self, day: dt.date
+    ) -> tuple[dict[str, dict], dict[str, tuple[float, float]], dict[str, str]]:
         """The latest audit record of each job for ``day`` (seconds, rows and rows per second),
-        and each job's run window in epoch milliseconds."""
+        each job's run window in epoch milliseconds, and its run id."""
         latest: dict[str, dict] = {}
         for path in (self.lake / "_audit" / f"run_date={day}").glob("*.json"):
             record = json.loads(path.read_text())
@@ -162,9 +166,10 @@ class ScaleBench:
                 or record["started_at"] > latest[record["job"]]["started_at"]
             ):
                 latest[record["job"]] = record
-        jobs, windows = {}, {}
+        jobs, windows, run_ids = {}, {}, {}
         for name, record in sorted(latest.items(), key=lambda kv: kv[1]["started_at"]):
             windows[name] = (_epoch_ms(record["started_at"]), _epoch_ms(record["finished_at"]))
+            run_ids[name] = record["run_id"]
             if record["status"] != "succeeded":
                 raise RuntimeError(f"{name} {day} did not succeed: {record['error']}")
             seconds = record["duration_s"] or 0.0
@@ -175,7 +180,7 @@ class ScaleBench:
                 "rows_quarantined": record["rows_quarantined"],
                 "rows_per_s": round(record["rows_in"] / seconds) if seconds else None,
             }
-        return jobs, windows
+        return jobs, windows, run_ids
 
 
 def _epoch_ms(stamp: str) -> float:
@@ -235,15 +240,18 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.UTC)
     results = {"started_at": started.isoformat(timespec="seconds"), "machine": machine()}
-    results["scales"] = {
-        f"{scale:g}": bench_scale(scale, workdir, scale == args.repeat_scale, log)
-        for scale in scales
-    }
-    results["goals"] = goals.evaluate(results["scales"])
-    results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    results["scales"] = {}
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    for scale in scales:
+        # Saved after every scale, so a long run that is stopped keeps what it measured.
+        results["scales"][f"{scale:g}"] = bench_scale(
+            scale, workdir, scale == args.repeat_scale, log
+        )
+        results["goals"] = goals.evaluate(results["scales"])
+        path.write_text(json.dumps(results, indent=1))
+    results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     path.write_text(json.dumps(results, indent=1))
     print(table.render(results))
     print(f"\nresults: {path}")

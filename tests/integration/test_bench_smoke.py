@@ -4,6 +4,8 @@ processes and writes a JSON with every figure the table shows, computed from tho
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,25 +29,19 @@ JOBS = {
 
 def test_bench_writes_its_figures(tmp_path):
     results = tmp_path / "results"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--scales",
-            "0.02",
-            "--repeat-scale",
-            "0",
-            "--workdir",
-            str(tmp_path / "work"),
-            "--results",
-            str(results),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    argv = [sys.executable, "-m", "bench", "--scales", "0.02", "--repeat-scale", "0"]
+    argv += ["--workdir", str(tmp_path / "work"), "--results", str(results)]
+    # Its own process group, so a timeout stops the medallion processes it started too.
+    with subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as proc:  # fmt: skip
+        try:
+            stdout, stderr = proc.communicate(timeout=1500)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     assert done.returncode == 0, done.stderr[-3000:]
     [path] = results.glob("*.json")
     report = json.loads(path.read_text())

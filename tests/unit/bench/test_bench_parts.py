@@ -60,10 +60,21 @@ def _events(path: Path) -> Path:
             "Event": "SparkListenerJobStart",
             "Job ID": 2,
             "Stage IDs": [12],
-            "Properties": {"spark.jobGroup.id": "stream-query-run-id"},
+            "Properties": {"spark.jobGroup.id": "some-other-group"},
+        },
+        {
+            # A micro-batch: its group is the query's run id, its description names the query.
+            "Event": "SparkListenerJobStart",
+            "Job ID": 3,
+            "Stage IDs": [13],
+            "Properties": {
+                "spark.jobGroup.id": "query-run-id",
+                "spark.job.description": "kafka_order_events_abcd1234\nid = x\nbatch = 0",
+            },
         },
     ]
-    for stage_id, submitted, seconds in ((10, 1_000, 2.5), (11, 4_000, 0.5), (12, 9_000, 1.0)):
+    stages = ((10, 1_000, 2.5), (11, 4_000, 0.5), (12, 9_000, 1.0), (13, 2_000, 1.5))
+    for stage_id, submitted, seconds in stages:
         events.append(
             {
                 "Event": "SparkListenerStageCompleted",
@@ -85,12 +96,18 @@ def _events(path: Path) -> Path:
 
 def test_stages_are_attributed_by_job_group_or_by_time(tmp_path):
     log = _events(tmp_path / "app-1")
-    windows = {"silver_to_gold": (0, 5_000), "kafka_events_to_bronze": (8_000, 12_000)}
-    stages = eventlog.read_stages(log, windows, LAKE)
+    windows = {
+        "silver_to_gold": (0, 5_000),
+        "crm_to_bronze": (8_000, 12_000),
+        "kafka_events_to_bronze": (1_500, 6_000),  # overlaps silver_to_gold's window
+    }
+    run_ids = {"kafka_events_to_bronze": "abcd1234-0000", "crm_to_bronze": "ffff0000-1111"}
+    stages = eventlog.read_stages(log, windows, LAKE, run_ids)
     assert [(s.stage_id, s.job) for s in stages] == [
-        (10, "silver_to_gold"),
+        (10, "silver_to_gold"),  # by job group
         (11, "silver_to_gold"),
-        (12, "kafka_events_to_bronze"),  # a streaming batch: its group is the query's run id
+        (12, "crm_to_bronze"),  # an unknown group: by time
+        (13, "kafka_events_to_bronze"),  # the stream's batch: by the run id in its query name
     ]
     assert stages[0].query == "write gold/fact_orders <- silver/orders, gold/dim_customer"
     assert stages[0].input_mb == 10.0
