@@ -16,7 +16,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-PLAN_PATH = re.compile(r"(?:Location: \w+ \[|Arguments: )file:(/[^,\]\s]+)")
+SCAN_PATH = re.compile(r"Location: \w+ \[file:(/[^,\]\s]+)")
+WRITE_PATH = re.compile(
+    r"Execute InsertIntoHadoopFsRelationCommand\n(?:.*\n)*?Arguments: file:(/[^,\s]+)"
+)
 
 
 @dataclass
@@ -44,23 +47,24 @@ def _metric(info: dict, *names: str) -> float:
 
 
 def describe_query(plan: str, lake: str) -> str:
-    """ "writes gold/fact_orders <- silver/orders, gold/dim_customer" from a physical plan."""
-    paths = []
-    for path in PLAN_PATH.findall(plan):
+    """ "write gold/fact_orders <- silver/orders, gold/dim_customer" from a physical plan."""
+
+    def table(path: str) -> str:
         relative = path.split(lake.rstrip("/") + "/", 1)[-1]
         relative = re.sub(r"/\.__staging__(\w+)\.\w+", r"/\1", relative)
-        relative = re.sub(r"/(dt|_run_date|_batch_id)=.*", "", relative)
-        if relative not in paths:
-            paths.append(relative)
-    head = plan.split("\n(1)", 1)[0]
-    writes = "InsertIntoHadoopFsRelationCommand" in head or "noop" in head
-    if writes and paths and "InsertIntoHadoopFsRelationCommand" in head:
-        # The write's own path is the last Arguments path in the plan.
-        target = paths[-1]
-        sources = [p for p in paths if p != target]
+        return re.sub(r"/(dt|_run_date|_batch_id)=.*", "", relative)
+
+    sources: list[str] = []
+    for path in SCAN_PATH.findall(plan):
+        if table(path) not in sources:
+            sources.append(table(path))
+    write = WRITE_PATH.search(plan)
+    if write:
+        target = table(write.group(1))
+        sources = [s for s in sources if s != target] + ([target] if target in sources else [])
         return f"write {target} <- {', '.join(sources)}" if sources else f"write {target}"
-    verb = "tally" if "noop" in head else "read"
-    return f"{verb} {', '.join(paths)}" if paths else verb
+    verb = "tally" if "noop" in plan.split("\n(1)", 1)[0] else "read"
+    return f"{verb} {', '.join(sources)}" if sources else verb
 
 
 def read_stages(

@@ -40,6 +40,11 @@ def test_describe_query_names_the_written_table_and_its_sources():
         "write gold/fact_orders <- silver/orders, gold/dim_customer"
     )
     assert eventlog.describe_query(COUNT_PLAN, LAKE) == "read bronze/snowflake/orders"
+    # A table merged with its own current state reads itself first and is still the target.
+    merge = WRITE_PLAN.replace(f"{LAKE}/silver/orders", f"{LAKE}/gold/fact_orders")
+    assert eventlog.describe_query(merge, LAKE) == (
+        "write gold/fact_orders <- gold/dim_customer, gold/fact_orders"
+    )
 
 
 def _events(path: Path) -> Path:
