@@ -62,7 +62,9 @@ def render(results: dict) -> str:
                     f"{d2.get('seconds', 0):.1f}",
                     d2.get("rows_per_s"),
                     d1["stages"]["stages"],
-                    f"{top.get('name', '')[:48]} ({top.get('seconds', 0):.1f}s)" if top else "",
+                    f"{(top.get('query') or top.get('name', ''))[:56]} ({top.get('seconds', 0):.1f}s)"
+                    if top
+                    else "",
                 ]
             )
         out.append("")
