@@ -23,7 +23,7 @@ def scale_ratios(result: dict) -> dict:
     ratios = {
         "day1_over_floor": _ratio(day1["wall_s"], floor["wall_s"]),
         "day2_over_day1": _ratio(day2["wall_s"], day1["wall_s"]),
-        # Without the fixed cost of a process (JVM start, imports): the work itself.
+        # Without the fixed cost of a process (JVM start, imports): the chain's span of jobs.
         "day2_over_day1_jobs_only": _ratio(day2["jobs_s"], day1["jobs_s"]),
     }
     repeat = result.get("day1_repeat")
