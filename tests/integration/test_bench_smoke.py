@@ -12,19 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from medallion.jobs import JOBS as ALL_JOBS
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-JOBS = {
-    "fx_json_to_bronze",
-    "crm_to_bronze",
-    "snowflake_to_bronze",
-    "redshift_to_bronze",
-    "kafka_events_to_bronze",
-    "bronze_to_silver",
-    "silver_to_gold",
-    "publish_gold_to_snowflake",
-}
+JOBS = {job.name for job in ALL_JOBS}
 
 
 def test_bench_writes_its_figures(tmp_path):
