@@ -29,6 +29,8 @@ from medallion.lake import path_exists, read_parquet, write_partitions, write_ta
 from medallion.transforms.common import month_of, union_versions
 from medallion.transforms.silver import crm, customers, events, fx, orders, products
 
+log = logging.getLogger(__name__)
+
 Flags = dict[str, str | Column]
 
 
@@ -37,9 +39,6 @@ def _flag_sums(flags: Flags | None) -> list[Column]:
         F.sum((F.col(c) if isinstance(c, str) else c).cast("int")).alias(name)
         for name, c in (flags or {}).items()
     ]
-
-
-log = logging.getLogger(__name__)
 
 
 class SilverBuild:
