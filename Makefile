@@ -12,7 +12,7 @@ DAYS ?= 3
 START ?= 2025-01-13
 END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS)-1))")
 
-.PHONY: help setup check-java check-chromium run test lint format bench clean
+.PHONY: help setup check-java check-maven jars check-chromium run test lint format bench clean
 
 help:
 	@echo "make run    set up, generate sample data, run the whole pipeline, validate, report"
@@ -33,11 +33,35 @@ check-java:
 	 set -- $$v; major=$$1; [ "$$major" = "1" ] && major=$$2; \
 	 [ "$$major" -ge 17 ] 2>/dev/null || { echo "Java 17+ is required by Spark 4; found Java $$major. Install openjdk-17 or set JAVA_HOME."; exit 1; }
 
+check-maven:
+	@command -v mvn >/dev/null 2>&1 || { \
+	  echo "Maven is required to fetch Delta Lake's jars from Maven Central but no 'mvn' was found."; \
+	  echo "Install it (Debian/Ubuntu: apt-get install maven)."; exit 1; }
+
+# The JVM side of the lake (jvm/pom.xml): Delta Lake's jars in .jars/delta (always on Spark's
+# classpath) and hadoop-aws with the AWS SDK bundle in .jars/s3 (only for an s3a:// lake).
+# Fetched once from Maven Central, pinned by jvm/jars.sha256, never downloaded at run time.
+JARS_STAMP := .jars/.fetched
+MVN_COPY := mvn -q -B -f jvm/pom.xml dependency:copy-dependencies -DincludeScope=runtime
+$(JARS_STAMP): jvm/pom.xml jvm/jars.sha256
+	@$(MAKE) --no-print-directory check-maven
+	rm -rf .jars
+	$(MVN_COPY) -DoutputDirectory=$$(pwd)/.jars/delta -DincludeGroupIds=io.delta,io.unitycatalog
+	$(MVN_COPY) -DoutputDirectory=$$(pwd)/.jars/s3 \
+	  -DincludeGroupIds=org.apache.hadoop,software.amazon.awssdk,software.amazon.s3.analyticsaccelerator \
+	  -DexcludeArtifactIds=hadoop-client-api,hadoop-client-runtime
+	cd .jars && sha256sum --quiet --strict -c ../jvm/jars.sha256
+	@[ "$$(cd .jars && ls delta/*.jar s3/*.jar | sort)" = "$$(awk '{print $$2}' jvm/jars.sha256 | sort)" ] || { \
+	  echo "the jars in .jars/ differ from those pinned in jvm/jars.sha256"; exit 1; }
+	@touch $@
+
+jars: $(JARS_STAMP)
+
 $(BIN)/medallion: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra airflow
 	@touch $@
 
-setup: check-java $(BIN)/medallion
+setup: check-java $(JARS_STAMP) $(BIN)/medallion
 
 run: setup
 	$(BIN)/medallion generate --scale $(SCALE) --days $(DAYS) --start-date $(START) --force
@@ -80,7 +104,7 @@ bench: setup
 	$(BIN)/python -m bench --scales $(BENCH_SCALES) --repeat-scale $(BENCH_REPEAT) $(BENCH_ARGS)
 
 clean:
-	rm -rf data .venv .tools .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log bench/.work
+	rm -rf data .venv .tools .jars .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log bench/.work
 
 # --- orchestration and deployment (docs/ORCHESTRATION.md, docs/DEPLOY.md) ---------------------
 .PHONY: package airflow-test

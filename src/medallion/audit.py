@@ -27,6 +27,9 @@ class TableCount:
     rows_in: int = 0
     rows_out: int = 0
     rows_quarantined: int = 0
+    # The Delta version each table this entry covers was left at by the run's commit, by table
+    # name (``bronze/crm/accounts``, ``quarantine/crm/accounts``); empty when nothing was written.
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,37 +1,60 @@
-"""The lake's pinned layout and the partition-atomic Parquet read/write helpers.
+"""The lake's pinned layout and thin Delta Lake read/write helpers.
 
 Layout (relative to ``lake.root``)::
 
-    landing/<source>/<table>/dt=YYYY-MM-DD/<files>
-    bronze/<source>/<table>/_run_date=YYYY-MM-DD/
-    quarantine/<source>/<table>/_run_date=YYYY-MM-DD/
-    silver/<table>/            gold/<table>/
+    landing/<source>/<table>/dt=YYYY-MM-DD/<files>       raw extracts (files, not a table)
+    bronze/<source>/<table>/                             Delta, partitioned by _run_date
+    quarantine/<source>/<table>/                         Delta, partitioned by _run_date
+    silver/<table>/            gold/<table>/             Delta
     _audit/run_date=YYYY-MM-DD/<run_id>.json
     _checkpoints/<stream>/     _quality/run_date=YYYY-MM-DD/    _reports/    _locks/
 
-Writes never leave a half-written table or partition where a reader would find it:
+Every table under bronze/, quarantine/, silver/ and gold/ is a Delta table, so each write is one
+atomic commit to the table's transaction log: readers see whole commits only, on a local disk
+and on S3 alike, and nothing here stages, renames or repairs. Every commit carries the run that
+made it in its ``userMetadata`` (a small JSON object, :func:`commit_metadata`), and each write
+helper returns the :class:`Commit` it made (version, operation, metrics) for the audit record.
 
-* partitioned tables use Spark's dynamic partition overwrite: tasks write into a hidden staging
-  folder and the commit swaps in exactly the partitions the run produced;
-* whole tables are written beside the target under a hidden name and swapped in with two
-  renames; a crash between the renames is repaired by the next read or write.
+Errors a user or a neighbour can cause are one sentence naming the table (``JobError``): a path
+that holds files but is not a Delta table, an incoming schema that conflicts with the table's, a
+concurrent writer's conflicting commit. Delta commits are all-or-nothing, so nothing is left
+half-written when one of them is raised.
 
-File-system work goes through Hadoop's FileSystem API, so the same code runs on a local folder
-and on S3 (EMRFS) on a cluster.
+File-system work outside tables (landing folders, checkpoints) goes through Hadoop's FileSystem
+API, so the same code runs on a local folder and on S3 (EMRFS or s3a).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
-import uuid
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-_STAGING = ".__staging__"
-_RETIRED = ".__retired__"
+from medallion.errors import JobError, UsageError
+
+RUN_DATE = "_run_date"
+DELTA = "delta"
+# The session setting Delta reads for the userMetadata of commits made by SQL/DML (MERGE, DELETE,
+# OPTIMIZE, RESTORE); DataFrame writes take the same value as a writer option.
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+# Idempotent writes (the stream): Delta skips a write whose (app id, version) it has recorded.
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+LAYERS = ("bronze", "quarantine", "silver", "gold")
+NO_COMMIT = "NONE"  # Commit.operation when a write changed nothing and Delta committed nothing
+
+# Session settings are shared by every thread of the process; the jobs that set them (MERGE-based
+# silver and gold, the stream's MERGE-free writes use writer options) hold this while they do.
+_SESSION_CONF_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,19 @@ class Lake:
 
     def gold(self, table: str) -> str:
         return self.path("gold", table)
+
+    def table(self, name: str) -> str:
+        """The path of a table named ``layer/table`` (``silver/orders``, ``bronze/crm/accounts``).
+
+        A name outside the four table layers is a usage error naming the layers.
+        """
+        parts = [p for p in name.strip("/").split("/") if p]
+        if len(parts) < 2 or parts[0] not in LAYERS or any(p in (".", "..") for p in parts):
+            raise UsageError(
+                f"'{name}' is not a lake table: name it LAYER/TABLE with LAYER one of "
+                f"{', '.join(LAYERS)} (e.g. silver/orders or bronze/crm/accounts)"
+            )
+        return self.path(*parts)
 
     def audit_dir(self, run_date: dt.date | None = None) -> str:
         base = self.path("_audit")
@@ -131,88 +167,310 @@ def has_data_files(spark: SparkSession, path: str) -> bool:
     return False
 
 
-def _rename(spark: SparkSession, source: str, target: str) -> None:
-    fs, src = _fs(spark, source)
-    if not fs.rename(src, _hadoop_path(spark, target)):
-        raise OSError(f"could not rename {source} to {target}")
+# --- Delta tables ----------------------------------------------------------------------------
 
 
-def _sibling(path: str, marker: str, token: str) -> str:
-    parent, name = path.rstrip("/").rsplit("/", 1)
-    return f"{parent}/{marker}{name}.{token}"
+@dataclass(frozen=True)
+class Commit:
+    """One commit a write made: the table's new version, Delta's operation name and metrics."""
+
+    path: str
+    version: int
+    operation: str
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        """Rows the commit wrote: output rows of a write, inserted + updated rows of a MERGE."""
+        metrics = self.metrics
+        if "numTargetRowsInserted" in metrics:
+            return metrics.get("numTargetRowsInserted", 0) + metrics.get("numTargetRowsUpdated", 0)
+        return metrics.get("numOutputRows", 0)
 
 
-def repair_table(spark: SparkSession, path: str) -> None:
-    """Finish or undo a swap that a crash interrupted, and drop abandoned staging folders.
+def commit_metadata(run_id: str, **extra: str) -> str:
+    """The ``userMetadata`` of a commit: the run that made it (and e.g. its job), as JSON."""
+    return json.dumps({"run_id": run_id, **extra}, sort_keys=True)
 
-    If the target is missing but a retired copy exists, the crash hit between the two renames:
-    put the retired copy back (the new write is redone by the rerun).
+
+def run_id_of(user_metadata: str | None) -> str | None:
+    """The run id a commit's ``userMetadata`` names, or None (a commit made outside the pipeline)."""
+    if not user_metadata:
+        return None
+    try:
+        value = json.loads(user_metadata)
+    except ValueError:
+        return None
+    return value.get("run_id") if isinstance(value, dict) else None
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def require_delta_or_absent(spark: SparkSession, path: str) -> bool:
+    """True when ``path`` is a Delta table, False when nothing is there yet.
+
+    Files that are not a Delta table (say, a Parquet folder left from before the migration, or a
+    table written by another tool) are refused with one sentence: writing over them would
+    destroy them, reading them would bypass any transaction log they might belong to.
     """
-    parent, name = path.rstrip("/").rsplit("/", 1)
-    entries = list_dir(spark, parent)
-    retired = sorted(e for e in entries if e.startswith(f"{_RETIRED}{name}."))
-    if retired and not path_exists(spark, path):
-        _rename(spark, f"{parent}/{retired[-1]}", path)
-        retired = retired[:-1]
-    for leftover in retired + [e for e in entries if e.startswith(f"{_STAGING}{name}.")]:
-        delete_path(spark, f"{parent}/{leftover}")
+    if is_delta_table(spark, path):
+        return True
+    if has_data_files(spark, path):
+        raise JobError(
+            f"{path} holds files but is not a Delta table (no _delta_log); move it aside, or "
+            "convert it (CONVERT TO DELTA), before the pipeline reads or writes it"
+        )
+    return False
 
 
-# --- Parquet IO -------------------------------------------------------------------------------
-
-
-def read_parquet(
+def read_delta(
     spark: SparkSession, path: str, schema: T.StructType | None = None
 ) -> DataFrame | None:
-    """Read a Parquet table, or None when nothing has been written there yet."""
-    if "://" not in path or path.startswith("file:"):
-        repair_table(spark, path)
-    if not has_data_files(spark, path):
-        if schema is not None:
-            return spark.createDataFrame([], schema)
+    """Read a Delta table's latest version; None (or an empty frame of ``schema``) when absent."""
+    if not require_delta_or_absent(spark, path):
+        return spark.createDataFrame([], schema) if schema is not None else None
+    with delta_errors(path):
+        return spark.read.format(DELTA).load(path)
+
+
+def last_commit(spark: SparkSession, path: str) -> Commit:
+    """The table's latest commit, as :class:`Commit`."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).first()
+    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if _is_int(v)}
+    return Commit(path, int(row["version"]), row["operation"], metrics)
+
+
+def table_version(spark: SparkSession, path: str) -> int | None:
+    """The latest version of a Delta table, or None when there is no table at ``path``."""
+    if not is_delta_table(spark, path):
         return None
-    reader = spark.read.option("mergeSchema", "false")
-    if schema is not None:
-        reader = reader.schema(schema)
-    return reader.parquet(path)
+    return last_commit(spark, path).version
 
 
-def write_partitions(
-    df: DataFrame, path: str, partition_by: str | list[str], file_per_partition: bool = False
-) -> None:
-    """Replace exactly the partitions present in ``df`` (dynamic partition overwrite).
-
-    With ``file_per_partition`` the rows are first shuffled by the partition columns, so each
-    partition is written by one task as one file instead of one small file per task: worth a
-    shuffle when a write spans many partitions (silver months), not for one (a bronze run date,
-    which keeps every task writing in parallel).
-    """
-    columns = [partition_by] if isinstance(partition_by, str) else list(partition_by)
-    if file_per_partition:
-        df = df.repartition(*columns)
-    (
-        df.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(*columns)
-        .parquet(path)
-    )
+def _is_int(value: object) -> bool:
+    try:
+        int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
-def write_table(df: DataFrame, path: str, partition_by: str | None = None) -> None:
-    """Replace a whole table atomically: write beside it, then swap it in."""
-    spark = df.sparkSession
-    repair_table(spark, path)
-    token = uuid.uuid4().hex[:12]
-    staging = _sibling(path, _STAGING, token)
+def _writer(df: DataFrame, metadata: str, partition_by: list[str] | None):
+    writer = df.write.format(DELTA).option("userMetadata", metadata)
     if partition_by:
-        writer = df.repartition(partition_by).write.mode("overwrite").partitionBy(partition_by)
-    else:
-        writer = df.write.mode("overwrite")
-    writer.parquet(staging)
-    retired = _sibling(path, _RETIRED, token)
-    had_target = path_exists(spark, path)
-    if had_target:
-        _rename(spark, path, retired)
-    _rename(spark, staging, path)
-    if had_target:
-        delete_path(spark, retired)
+        writer = writer.partitionBy(*partition_by)
+    return writer
+
+
+def replace_where(
+    df: DataFrame,
+    path: str,
+    *,
+    column: str,
+    value: dt.date | str,
+    metadata: str,
+    partition_by: list[str] | None = None,
+    txn: tuple[str, int] | None = None,
+) -> Commit:
+    """Make the rows of ``path`` with ``column = value`` exactly ``df``, in one commit.
+
+    Delta's ``replaceWhere``: the rows matching the predicate are removed and ``df`` is added in
+    the same commit (an empty ``df`` just removes them), so a rerun of a date replaces exactly
+    that date's contribution. A new table is created partitioned by ``partition_by``.
+    ``txn`` = (app id, version) makes the write idempotent (see :func:`append`).
+    """
+    literal = value.isoformat() if isinstance(value, dt.date) else str(value)
+    spark = df.sparkSession
+    exists = require_delta_or_absent(spark, path)
+    before = table_version(spark, path) if exists else None
+    writer = _writer(df, metadata, None if exists else partition_by).mode("overwrite")
+    writer = writer.option("replaceWhere", f"`{column}` = '{literal}'")
+    writer = _with_txn(writer, txn)
+    with delta_errors(path):
+        writer.save(path)
+    return _new_commit(spark, path, before)
+
+
+def _new_commit(spark: SparkSession, path: str, before: int | None) -> Commit:
+    """The commit a write just made, or a no-op commit at the old version when Delta made none
+    (an empty write with nothing to replace, or an idempotent write it had already seen)."""
+    commit = last_commit(spark, path)
+    if before is not None and commit.version == before:
+        return Commit(path, before, NO_COMMIT)
+    return commit
+
+
+def overwrite(
+    df: DataFrame, path: str, *, metadata: str, partition_by: list[str] | None = None
+) -> Commit:
+    """Replace the whole table with ``df`` in one commit (the old version stays in history).
+
+    The schema must match the table's: a conflicting one is refused, never silently replaced.
+    """
+    spark = df.sparkSession
+    before = table_version(spark, path) if require_delta_or_absent(spark, path) else None
+    with delta_errors(path):
+        _writer(df, metadata, partition_by).mode("overwrite").save(path)
+    return _new_commit(spark, path, before)
+
+
+def append(
+    df: DataFrame,
+    path: str,
+    *,
+    metadata: str,
+    partition_by: list[str] | None = None,
+    txn: tuple[str, int] | None = None,
+) -> Commit:
+    """Append ``df`` in one commit and return it (operation ``NONE`` when Delta made none).
+
+    With ``txn`` = (app id, version) the write is idempotent: Delta records the pair in the
+    commit and silently skips any later write with the same app id and a version at or below the
+    recorded one (the exactly-once pattern for ``foreachBatch``). A skipped write makes no
+    commit, which this function reports as a ``NONE`` commit at the old version.
+    """
+    spark = df.sparkSession
+    before = table_version(spark, path) if require_delta_or_absent(spark, path) else None
+    writer = _with_txn(_writer(df, metadata, partition_by).mode("append"), txn)
+    with delta_errors(path):
+        writer.save(path)
+    return _new_commit(spark, path, before)
+
+
+def _with_txn(writer, txn: tuple[str, int] | None):
+    if txn is None:
+        return writer
+    app_id, version = txn
+    return writer.option("txnAppId", app_id).option("txnVersion", str(version))
+
+
+@contextlib.contextmanager
+def session_commit_metadata(
+    spark: SparkSession, metadata: str, txn: tuple[str, int] | None = None
+) -> Iterator[None]:
+    """Tag the SQL/DML commits (MERGE, DELETE, RESTORE, OPTIMIZE) made inside the block.
+
+    Delta reads these from the session, not from a writer, so they are set for the block and
+    restored after it, under a process-wide lock (the session is shared by every thread).
+    ``txn`` makes a MERGE idempotent the way :func:`append`'s ``txn`` makes a write.
+    """
+    conf = spark.conf
+    settings = {USER_METADATA_CONF: metadata}
+    if txn is not None:
+        settings[TXN_APP_ID_CONF] = txn[0]
+        settings[TXN_VERSION_CONF] = str(txn[1])
+    with _SESSION_CONF_LOCK:
+        previous = {key: conf.get(key, None) for key in settings}
+        for key, value in settings.items():
+            conf.set(key, value)
+        try:
+            yield
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    conf.unset(key)
+                else:
+                    conf.set(key, value)
+
+
+def merge_into(
+    spark: SparkSession,
+    path: str,
+    merge: Callable[[], object],
+    *,
+    metadata: str,
+    txn: tuple[str, int] | None = None,
+) -> Commit:
+    """Run ``merge`` (a function that builds and executes a ``DeltaTable.merge`` or other DML on
+    ``path``) with the run's commit metadata, and return the commit it made."""
+    before = table_version(spark, path)
+    with session_commit_metadata(spark, metadata, txn), delta_errors(path):
+        merge()
+    return _new_commit(spark, path, before)
+
+
+# --- errors as sentences -----------------------------------------------------------------------
+
+_SCHEMA_MARKERS = (
+    "DELTA_FAILED_TO_MERGE_FIELDS",
+    "schema mismatch",
+    "DELTA_SCHEMA_MISMATCH",
+    "DELTA_METADATA_MISMATCH",
+    "_LEGACY_ERROR_TEMP_DELTA_0007",
+    "DELTA_MERGE_INCOMPATIBLE_DATATYPE",
+    "DELTA_COLUMN_NOT_FOUND",
+    "DELTA_MISSING_COLUMN",
+    "DELTA_PARTITION_SCHEMA",
+    "partition columns do not match",
+)
+_CONFLICT_MARKERS = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DELTA_CONCURRENT",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_PROTOCOL_CHANGED",
+)
+
+
+def table_label(path: str) -> str:
+    """``.../silver/orders`` -> ``silver/orders``: the name a person knows the table by."""
+    parts = path.rstrip("/").split("/")
+    for i, part in enumerate(parts):
+        if part in LAYERS and i < len(parts) - 1:
+            return "/".join(parts[i:])
+    return path
+
+
+@contextlib.contextmanager
+def delta_errors(path: str) -> Iterator[None]:
+    """Turn Delta's schema-conflict and concurrent-commit errors into one sentence naming the table."""
+    try:
+        yield
+    except (AnalysisException, Py4JJavaError, Exception) as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, Py4JJavaError):
+            text += str(exc.java_exception)
+        label = table_label(path)
+        if any(marker in text for marker in _CONFLICT_MARKERS):
+            raise JobError(
+                f"{label}: another writer committed a conflicting change to the table at the same "
+                "time, so this run's commit was refused and nothing of it was written; make sure "
+                "one run at a time writes the table, then rerun"
+            ) from exc
+        if any(marker.lower() in text.lower() for marker in _SCHEMA_MARKERS):
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise JobError(
+                f"{label}: the incoming rows' schema conflicts with the table's ({first}); nothing "
+                "was written - fix the producer, or evolve the table deliberately"
+            ) from exc
+        raise
+
+
+# --- TRANSITIONAL: removed once every job is on the helpers above (Delta migration) ----------
+
+
+def read_parquet(spark, path, schema=None):  # pragma: no cover - transitional
+    return read_delta(spark, path, schema)
+
+
+def write_table(df, path, partition_by=None):  # pragma: no cover - transitional
+    overwrite(df, path, metadata="{}", partition_by=[partition_by] if partition_by else None)
+
+
+def write_partitions(df, path, partition_by, file_per_partition=False):  # pragma: no cover
+    cols = [partition_by] if isinstance(partition_by, str) else list(partition_by)
+    spark = df.sparkSession
+    if not is_delta_table(spark, path):
+        overwrite(df, path, metadata="{}", partition_by=cols)
+        return
+    df.write.format(DELTA).mode("overwrite").option("partitionOverwriteMode", "dynamic").save(path)

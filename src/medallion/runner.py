@@ -65,6 +65,7 @@ def run_job(
                 run_date=run_date,
                 run_id=record.run_id,
                 options=options or {},
+                job=job.name,
             )
             result = job.run(context)
     except BaseException as exc:

@@ -1,8 +1,12 @@
 """The one SparkSession builder. It returns a real session or fails loudly; never a mock.
 
-Local mode is tuned for a laptop (quiet logs, UI off, loopback driver host, few shuffle
-partitions, dynamic partition overwrite); on a cluster (``master: null``) it takes the cluster's
-master and adds only what the pipeline's semantics need.
+Every session is a Delta Lake session: the Delta SQL extension and catalog are always set. Local
+mode is tuned for a laptop (quiet logs, UI off, loopback driver host, few shuffle partitions) and
+puts the jars that ``make jars`` fetched from Maven Central (``.jars/delta``, plus ``.jars/s3``
+for an ``s3a://`` lake) on ``spark.jars``: nothing is downloaded when a session starts. On a
+cluster (``master: null``) the cluster's own Delta jars are used (EMR lists its bundled
+``/usr/share/aws/delta/lib`` jars in the config's ``spark.conf``) and only what the pipeline's
+semantics need is added.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -23,7 +28,8 @@ log = logging.getLogger(__name__)
 
 # Settings the pipeline's correctness depends on, on every cluster.
 REQUIRED_CONF = {
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.parquet.compression.codec": "snappy",
     # Timestamps written as microsecond INT64, readable by DuckDB and Snowflake alike.
@@ -32,6 +38,44 @@ REQUIRED_CONF = {
 }
 
 MIN_JAVA = 17
+
+# Where ``make jars`` puts the Maven-fetched jars, relative to the project (or MEDALLION_JARS_DIR).
+JARS_DIR_ENV = "MEDALLION_JARS_DIR"
+JARS_DIR_NAME = ".jars"
+
+
+def jars_dir() -> Path | None:
+    """The folder of Maven-fetched jars: ``$MEDALLION_JARS_DIR``, else the first ``.jars/`` above
+    the working directory or above this package (a source checkout or an editable install)."""
+    configured = os.environ.get(JARS_DIR_ENV)
+    if configured:
+        return Path(configured)
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for folder in (start, *start.parents):
+            if (folder / JARS_DIR_NAME / "delta").is_dir():
+                return folder / JARS_DIR_NAME
+    return None
+
+
+def local_jars(with_s3: bool = False) -> list[str]:
+    """The jars a local session needs: Delta's, and hadoop-aws with the AWS SDK for ``s3a://``.
+
+    A missing folder is a usage error naming the command that fetches it, never a download.
+    """
+    folder = jars_dir()
+    groups = ["delta", "s3"] if with_s3 else ["delta"]
+    jars = []
+    for group in groups:
+        found = sorted((folder / group).glob("*.jar")) if folder else []
+        if not found:
+            where = folder / group if folder else f"{JARS_DIR_NAME}/{group}"
+            raise UsageError(
+                f"no jars in {where}: run 'make jars' (it fetches Delta Lake"
+                f"{' and hadoop-aws' if group == 's3' else ''} from Maven Central with mvn) "
+                f"or point {JARS_DIR_ENV} at a folder holding them"
+            )
+        jars.extend(str(jar) for jar in found)
+    return jars
 
 
 def java_version() -> int | None:
@@ -54,8 +98,11 @@ def java_version() -> int | None:
     return None
 
 
-def build_spark(settings: SparkConfig, app_suffix: str = "") -> SparkSession:
-    """Start (or join) the process's SparkSession according to ``settings``."""
+def build_spark(settings: SparkConfig, app_suffix: str = "", s3: bool = False) -> SparkSession:
+    """Start (or join) the process's SparkSession according to ``settings``.
+
+    ``s3`` adds the S3A file system's jars to a local session (a lake on ``s3a://``).
+    """
     started = time.perf_counter()
     builder = SparkSession.builder.appName(
         settings.app_name + (f"-{app_suffix}" if app_suffix else "")
@@ -74,6 +121,11 @@ def build_spark(settings: SparkConfig, app_suffix: str = "") -> SparkSession:
                     "spark.ui.showConsoleProgress": "false",
                 }
             )
+            # Delta rebuilds a table's state from its log with this many tasks (default 50):
+            # on a laptop's few cores and small logs, the shuffle partitions are plenty.
+            conf["spark.databricks.delta.snapshotPartitions"] = str(settings.shuffle_partitions)
+            if "spark.jars" not in settings.conf:
+                conf["spark.jars"] = ",".join(local_jars(with_s3=s3))
         builder = builder.master(settings.master)
         conf["spark.ui.enabled"] = str(settings.ui).lower()
         conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from medallion.audit import TableCount
 from medallion.config import Settings
 from medallion.errors import JobError
-from medallion.lake import Lake
+from medallion.lake import Lake, commit_metadata
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,16 @@ class JobContext:
     run_date: dt.date
     run_id: str
     options: dict[str, Any] = field(default_factory=dict)
+    job: str = ""
 
     @property
     def log(self) -> logging.Logger:
         return logging.getLogger("medallion.job")
+
+    @property
+    def commit_metadata(self) -> str:
+        """The ``userMetadata`` every Delta commit of this run carries (run id, job, run date)."""
+        return commit_metadata(self.run_id, job=self.job, run_date=self.run_date.isoformat())
 
 
 @dataclass

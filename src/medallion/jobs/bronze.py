@@ -8,12 +8,13 @@ For each table of a job, for the run date:
 2. apply the table's contract (:func:`medallion.contracts.apply_contract`) and cache the checked
    rows; the pass that fills the cache also counts rows in, rows valid and rows per rule id;
 3. enforce the contract's quarantine policy (too many rejects fails the run before any write);
-4. write ``bronze/<source>/<table>/_run_date=<run date>/`` and the quarantine twin with dynamic
-   partition overwrite, so a rerun replaces exactly that date (a side with no rows has its old
-   partition removed instead);
-5. count the rows each write consumed (a Spark ``Observation`` on the written frame, no extra
-   pass) and check conservation: ``rows_in == rows_bronze + rows_quarantined``, recorded per
-   table in the audit record.
+4. write the run date's rows into the Delta tables ``bronze/<source>/<table>`` and
+   ``quarantine/<source>/<table>`` (partitioned by ``_run_date``), each in one commit with
+   ``replaceWhere _run_date = <run date>``: a rerun replaces exactly that date, and a side with
+   no rows commits the removal of its old rows;
+5. take the rows each commit wrote from Delta's operation metrics and check conservation:
+   ``rows_in == rows_bronze + rows_quarantined``, recorded per table in the audit record with
+   the Delta version each commit made.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from medallion.contracts.readers import java_cause
 from medallion.errors import JobError, MedallionError
 from medallion.faults import crash_point
 from medallion.jobs.base import JobContext, JobResult, check_conservation
-from medallion.lake import delete_path, path_exists, write_partitions
+from medallion.lake import Commit, path_exists, replace_where
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,24 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
         except Py4JJavaError as exc:  # the first action: where Spark meets an unreadable file
             raise read_failure(contract, folder, exc) from None
         enforce_quarantine_policy(contract, tally)
-        rows_out = replace_partition(split.valid, bronze, context.run_date, rows=tally.rows_valid)
+        metadata = context.commit_metadata
+        bronze_commit = replace_partition(split.valid, bronze, context.run_date, metadata)
         crash_point("bronze.after_bronze_write")
-        rows_quarantined = replace_partition(
-            split.quarantined, quarantine, context.run_date, rows=tally.rows_rejected
+        quarantine_commit = replace_partition(
+            split.quarantined, quarantine, context.run_date, metadata
         )
     finally:
         split.unpersist()
-    count = TableCount(contract.name, tally.rows_in, rows_out, rows_quarantined)
+    count = TableCount(
+        contract.name,
+        tally.rows_in,
+        bronze_commit.rows_written,
+        quarantine_commit.rows_written,
+        versions={
+            f"bronze/{contract.name}": bronze_commit.version,
+            f"quarantine/{contract.name}": quarantine_commit.version,
+        },
+    )
     check_conservation(count)
     seconds = time.perf_counter() - started
     log.info(
@@ -204,23 +215,12 @@ def enforce_quarantine_policy(contract: Contract, tally: CheckTally) -> None:
         )
 
 
-def replace_partition(df: DataFrame, table_path: str, run_date: dt.date, *, rows: int) -> int:
-    """Make ``table_path/_run_date=<run_date>`` hold exactly ``df``; return the rows written.
-
-    The rows are counted as they flow into the writer (a Spark ``Observation``), so the count
-    is of what was written, at no extra pass over the data.
-    """
-    if not rows:
-        # Dynamic overwrite replaces only partitions that get rows: clear a stale one instead.
-        delete_path(df.sparkSession, partition_path(table_path, run_date))
-        return 0
-    written = Observation()
-    write_partitions(df.observe(written, F.count(F.lit(1)).alias("rows")), table_path, RUN_DATE)
-    return int(written.get["rows"])
-
-
-def partition_path(table_path: str, run_date: dt.date) -> str:
-    return f"{table_path}/{RUN_DATE}={run_date.isoformat()}"
+def replace_partition(df: DataFrame, table_path: str, run_date: dt.date, metadata: str) -> Commit:
+    """Make the ``run_date`` rows of the Delta table at ``table_path`` exactly ``df``, in one
+    commit; the commit's metrics count the rows written (no extra pass over the data)."""
+    return replace_where(
+        df, table_path, column=RUN_DATE, value=run_date, metadata=metadata, partition_by=[RUN_DATE]
+    )
 
 
 def _require_landing(context: JobContext, folders: dict[str, str]) -> None:
