@@ -82,12 +82,12 @@ check-chromium:
 	  else echo "the report test needs Chromium: run 'sudo apt-get install chromium'"; exit 1; fi; }
 
 test: setup check-chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # The reliability suite (docs/RELIABILITY.md): reruns, crashes, bad inputs, locks, secrets.
 .PHONY: test-reliability
 test-reliability: setup
-	$(BIN)/python -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 -m reliability tests/reliability $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench dags deploy
@@ -100,8 +100,10 @@ format: setup
 # Benchmarks (bench/README.md): scratch lakes under bench/.work, results in bench/results/.
 BENCH_SCALES ?= 0.1,1,10
 BENCH_REPEAT ?= 1
+BENCH_BASELINE ?=
 bench: setup
-	$(BIN)/python -m bench --scales $(BENCH_SCALES) --repeat-scale $(BENCH_REPEAT) $(BENCH_ARGS)
+	$(BIN)/python -m bench --scales $(BENCH_SCALES) --repeat-scale $(BENCH_REPEAT) \
+	  $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE)) $(BENCH_ARGS)
 
 clean:
 	rm -rf data .venv .tools .jars .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log bench/.work

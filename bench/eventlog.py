@@ -6,6 +6,12 @@ holds the first characters of the pipeline run id, and that places them. Anythin
 placed by time, in the pipeline job whose audited run window holds its submission. Each stage is
 described by what its SQL query did: the lake tables it wrote and read (from the physical plan),
 which says more than Spark's own stage names (``save at NativeMethodAccessorImpl.java:0``).
+
+A Delta write is a command whose plan names its table (``SaveIntoDataSourceCommand ... path=``
+for a DataFrame write, ``Delta[version=N, path]`` for MERGE and the other Delta commands) and
+runs its Spark jobs in nested SQL executions whose plans hold the sources only: those are
+described with the root execution's target. Reads of a table's ``_delta_log`` (Delta rebuilding
+a snapshot) are named ``<table> log``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,16 @@ SCAN_PATH = re.compile(r"Location: \w+ \[file:(/[^,\]\s]+)")
 WRITE_PATH = re.compile(
     r"Execute InsertIntoHadoopFsRelationCommand\n(?:.*\n)*?Arguments: file:(/[^,\s]+)"
 )
+# Delta: a DataFrame write (its options hold the path) and the table commands.
+DELTA_SAVE = re.compile(
+    r"SaveIntoDataSourceCommand\nArguments: \S*DeltaDataSource\S*, \[.*?\bpath=(?:file:)?(/[^,\]\s]+)"
+)
+DELTA_COMMAND = re.compile(
+    r"Execute (MergeIntoCommand|DeleteCommand|UpdateCommand|WriteIntoDelta|\w*Optimize\w*Command|"
+    r"VacuumCommand|RestoreTableCommand)\b"
+)
+DELTA_TABLE = re.compile(r"Delta\[version=-?\d+, (?:file:)?(/[^,\]\s]+)\]")
+VERBS = {"MergeIntoCommand": "merge", "DeleteCommand": "delete", "UpdateCommand": "update"}
 
 
 @dataclass
@@ -46,24 +62,60 @@ def _metric(info: dict, *names: str) -> float:
     return total
 
 
-def describe_query(plan: str, lake: str) -> str:
-    """ "write gold/fact_orders <- silver/orders, gold/dim_customer" from a physical plan."""
+def write_target(plan: str) -> tuple[str, str] | None:
+    """The verb and the lake path a plan writes, or None for a query that only reads."""
+    write = WRITE_PATH.search(plan)
+    if write:
+        return "write", write.group(1)
+    save = DELTA_SAVE.search(plan)
+    if save:
+        return "write", save.group(1)
+    command = DELTA_COMMAND.search(plan)
+    table = DELTA_TABLE.search(plan)
+    if command and table:
+        name = command.group(1)
+        verb = VERBS.get(name) or ("optimize" if "Optimize" in name else name.lower())
+        if name.startswith("WriteIntoDelta"):
+            verb = "write"
+        return verb.removesuffix("command"), table.group(1)
+    return None
+
+
+def describe_query(
+    plan: str, lake: str, target: tuple[str, str] | None = None, root_plan: str = ""
+) -> str:
+    """ "write gold/fact_orders <- silver/orders, gold/dim_customer" from a physical plan.
+
+    For a nested execution (a Delta command's Spark jobs, or the work inside a stream's
+    micro-batch), whose own plan may name neither the table it writes nor what it reads:
+    ``target`` is the (verb, path) of the write command it runs under, and ``root_plan`` the
+    root execution's plan, whose sources stand in when the plan scans only in-memory data.
+    """
 
     def table(path: str) -> str:
         relative = path.split(lake.rstrip("/") + "/", 1)[-1]
         relative = re.sub(r"/\.__staging__(\w+)\.\w+", r"/\1", relative)
+        relative = re.sub(r"/_delta_log(/.*)?$", " log", relative)
         return re.sub(r"/(dt|_run_date|_batch_id)=.*", "", relative)
 
     sources: list[str] = []
-    for path in SCAN_PATH.findall(plan):
+    for path in SCAN_PATH.findall(plan) or SCAN_PATH.findall(root_plan):
         if table(path) not in sources:
             sources.append(table(path))
-    write = WRITE_PATH.search(plan)
+    write = write_target(plan) or target
     if write:
-        target = table(write.group(1))
-        sources = [s for s in sources if s != target] + ([target] if target in sources else [])
-        return f"write {target} <- {', '.join(sources)}" if sources else f"write {target}"
-    verb = "tally" if "noop" in plan.split("\n(1)", 1)[0] else "read"
+        verb, target_table = write[0], table(write[1])
+        sources = [s for s in sources if s != target_table] + (
+            [target_table] if target_table in sources else []
+        )
+        return (
+            f"{verb} {target_table} <- {', '.join(sources)}"
+            if sources
+            else f"{verb} {target_table}"
+        )
+    # A contract tally runs its counts through a no-op write (Spark 4.1 names it NoopWrite).
+    tally = "noop" in plan.split("\n(1)", 1)[0] or "Arguments: NoopWrite" in plan
+    verb = "tally" if tally else "read"
     return f"{verb} {', '.join(sources)}" if sources else verb
 
 
@@ -83,6 +135,9 @@ def read_stages(
     stage_group: dict[int, str] = {}
     stage_query: dict[int, str] = {}
     queries: dict[str, str] = {}
+    plans: dict[str, str] = {}  # root execution id -> its plan
+    # root execution id -> the write commands under it that have started and not ended
+    open_writes: dict[str, list[tuple[str, tuple[str, str]]]] = defaultdict(list)
     stages: list[Stage] = []
 
     def owner(group: str, submitted: float) -> str:
@@ -98,9 +153,23 @@ def read_stages(
             event = json.loads(line)
             kind = event.get("Event")
             if kind.endswith("SQLExecutionStart"):
-                queries[str(event["executionId"])] = describe_query(
-                    event.get("physicalPlanDescription", ""), lake
-                )
+                execution = str(event["executionId"])
+                plan = event.get("physicalPlanDescription", "")
+                root = str(event.get("rootExecutionId", execution))
+                target = write_target(plan)
+                if root == execution:
+                    plans[root] = plan
+                    queries[execution] = describe_query(plan, lake)
+                else:
+                    # Nested: under the innermost write command still open in the same root.
+                    inherited = open_writes[root][-1][1] if open_writes[root] else None
+                    queries[execution] = describe_query(plan, lake, inherited, plans.get(root, ""))
+                if target:
+                    open_writes[root].append((execution, target))
+            elif kind.endswith("SQLExecutionEnd"):
+                execution = str(event["executionId"])
+                for writes in open_writes.values():
+                    writes[:] = [w for w in writes if w[0] != execution]
             elif kind == "SparkListenerJobStart":
                 properties = event.get("Properties") or {}
                 group = properties.get("spark.jobGroup.id") or "(none)"

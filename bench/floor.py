@@ -4,6 +4,12 @@ No contract, no dedup, no joins: what any Spark job over the same bytes must pay
 file listing, CSV/JSON parsing, Parquet encoding). The pipeline's ratio to this floor is the cost
 of its logic. CSV is read by header as strings and JSON lines as text, as the pipeline reads them.
 
+The output is plain Parquet on purpose, though the lake is Delta: the floor is the reference
+for "chain / floor", what any Spark job pays to move the bytes, not a lake table, and a Delta
+commit (its log, its checkpoint) is part of the pipeline's cost that the floor must not hide.
+It starts the pipeline's own session (``build_spark``, the Delta extension and jars on), so the
+JVM start it pays is the chain's.
+
     python -m bench.floor --config bench.yaml --run-date 2025-01-13 --out /tmp/floor
 """
 

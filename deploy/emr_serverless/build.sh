@@ -7,7 +7,10 @@
 #   <out>/SHA256SUMS
 # The cluster provides Spark (and its pyspark and py4j); a second copy in the environment would
 # shadow the cluster's and break it, so the environment carries the project and every other
-# dependency at the versions in uv.lock, and nothing else.
+# dependency at the versions in uv.lock, and nothing else. The same goes for Delta Lake's jars:
+# emr-spark-8.1.0 bundles Delta 4.2.0 in /usr/share/aws/delta/lib (the config lists them in
+# spark.jars), so the environment holds no jar at all; it keeps delta-spark's pure-Python API
+# (the `delta` package, pinned to the cluster's 4.2.0) and deltalake (delta-rs, no JVM).
 #
 # Environment variables:
 #   OUT=dist/emr_serverless     where the artefacts go
@@ -64,6 +67,8 @@ for name in ("pyspark", "py4j"):
         sys.exit(f"{name} is installed in the environment; the cluster must provide it")
 print(f"medallion {medallion.__version__} installed; pyspark and py4j absent", file=sys.stderr)
 PY
+jars="$(find "$WORK/env" -name '*.jar' | head -5)"
+[ -z "$jars" ] || die "the environment holds jars (the cluster provides Spark's and Delta's): $jars"
 
 if [ "$SELF_CONTAINED" = "1" ]; then
   say "copying the standard library into the environment"

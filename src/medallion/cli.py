@@ -1,4 +1,5 @@
-"""The unified entrypoint: ``medallion run | jobs | generate | validate | report | audit``.
+"""The unified entrypoint: ``medallion run | jobs | generate | validate | report | audit`` and the
+table operations ``history | restore | maintain``.
 
 Exit codes: 0 success; 1 a job ran and failed (recorded in the audit trail); 2 bad usage or bad
 configuration. Expected errors print one sentence and no traceback unless ``--verbose``.
@@ -96,6 +97,29 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--last", type=int, default=20, help="how many runs (default 20)")
     audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _common(audit)
+
+    history = sub.add_parser("history", help="a lake table's Delta commits, newest first")
+    history.add_argument("--table", required=True, help="LAYER/TABLE, e.g. silver/orders")
+    history.add_argument("--last", type=int, default=20, help="how many commits (default 20)")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _common(history)
+
+    restore = sub.add_parser(
+        "restore", help="roll a lake table back to an earlier version (under its writer's lock)"
+    )
+    restore.add_argument("--table", required=True, help="LAYER/TABLE, e.g. silver/orders")
+    target = restore.add_mutually_exclusive_group(required=True)
+    target.add_argument("--version", type=int, help="the table version to restore")
+    target.add_argument(
+        "--timestamp", help="restore the version current at this UTC time (ISO-8601)"
+    )
+    _common(restore)
+
+    maintain = sub.add_parser(
+        "maintain", help="compact small files and vacuum past lake.vacuum_retention_hours"
+    )
+    maintain.add_argument("--table", help="LAYER/TABLE (default: every table in the lake)")
+    _common(maintain)
     return parser
 
 
@@ -282,6 +306,102 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from medallion.lake import Lake
+    from medallion.operations import history, table_name, table_path
+
+    if args.last < 1:
+        raise UsageError("--last must be a positive number")
+    settings = _settings(args)
+    lake = Lake.from_root(settings.lake.root)
+    lake.table(args.table)  # a bad name is refused before Spark starts
+    spark = _spark_factory(settings)()
+    entries = history(spark, table_path(spark, lake, args.table), last=args.last)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    name = table_name(args.table)
+    table = Table(title=f"{name}: last {len(entries)} commits (times in UTC)")
+    for column in ("version", "time", "operation", "run_id", "job", "rows_written", "rows_deleted"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.version),
+            e.to_dict()["timestamp"],
+            e.operation,
+            e.run_id or "",
+            e.job or "",
+            "" if e.rows_written is None else str(e.rows_written),
+            "" if e.rows_deleted is None else str(e.rows_deleted),
+        )
+    Console(width=160).print(table)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from medallion.lake import Lake
+    from medallion.operations import (
+        parse_timestamp,
+        resolve_version,
+        restore_job,
+        table_path,
+    )
+    from medallion.runner import run_job
+
+    timestamp = parse_timestamp(args.timestamp) if args.timestamp is not None else None
+    if args.version is not None and args.version < 0:
+        raise UsageError("--version must be 0 or more")
+    settings = _settings(args)
+    lake = Lake.from_root(settings.lake.root)
+    lake.table(args.table)
+    spark = _spark_factory(settings)()
+    path = table_path(spark, lake, args.table)
+    version = resolve_version(spark, path, version=args.version, timestamp=timestamp)
+    record = run_job(restore_job(args.table, version), _today(), settings, spark)
+    details = record.details
+    if details.get("commit_version") is None:
+        print(f"{details['table']} is already at version {version}; nothing was restored")
+    else:
+        print(
+            f"restored {details['table']} from version {details['from_version']} to version "
+            f"{version}: the restore is version {details['commit_version']} (run {record.run_id})"
+        )
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from medallion.lake import Lake
+    from medallion.operations import Maintained, lake_tables, maintain_job, table_name, table_path
+    from medallion.runner import run_job
+
+    settings = _settings(args)
+    lake = Lake.from_root(settings.lake.root)
+    if args.table:
+        lake.table(args.table)
+    spark = _spark_factory(settings)()
+    if args.table:
+        table_path(spark, lake, args.table)
+        names = [table_name(args.table)]
+    else:
+        names = lake_tables(spark, lake)
+    if not names:
+        print(f"no tables in the lake at {lake.root}; nothing to maintain")
+        return 0
+    retention = settings.lake.vacuum_retention_hours
+    record = run_job(maintain_job(names, retention), _today(), settings, spark)
+    for values in record.details.get("tables", {}).values():
+        print(Maintained(**values).describe())
+    print(f"retention {retention} hours: restore can go back that far (run {record.run_id})")
+    return 0
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
 COMMANDS = {
     "run": cmd_run,
     "jobs": cmd_jobs,
@@ -289,6 +409,9 @@ COMMANDS = {
     "validate": cmd_validate,
     "report": cmd_report,
     "audit": cmd_audit,
+    "history": cmd_history,
+    "restore": cmd_restore,
+    "maintain": cmd_maintain,
 }
 
 

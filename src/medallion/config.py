@@ -50,10 +50,32 @@ class SparkConfig(_Strict):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+# Delta's own safety floor for VACUUM (its default ``delta.deletedFileRetentionDuration``, 7 days).
+MIN_VACUUM_RETENTION_HOURS = 168
+
+
 class LakeConfig(_Strict):
-    """Where the lake lives: a local folder or an ``s3://`` prefix."""
+    """Where the lake lives: a local folder or an ``s3://`` prefix.
+
+    ``vacuum_retention_hours``: ``medallion maintain`` deletes the data files that commits older
+    than this removed. It bounds how far back ``medallion restore`` and time travel can go, and
+    it must outlast the longest reader (a query, the stream's replayed batch, a run) of an old
+    version, so it may not go below Delta's floor of 168 hours (7 days).
+    """
 
     root: str = "./data"
+    vacuum_retention_hours: int = Field(default=MIN_VACUUM_RETENTION_HOURS)
+
+    @field_validator("vacuum_retention_hours")
+    @classmethod
+    def _at_least_delta_floor(cls, value: int) -> int:
+        if value < MIN_VACUUM_RETENTION_HOURS:
+            raise ValueError(
+                f"must be at least {MIN_VACUUM_RETENTION_HOURS} (7 days, Delta's safety floor): "
+                "a shorter retention can delete files a running reader, the stream's replayed "
+                "batch or a restore still needs"
+            )
+        return value
 
 
 class TablePublishConfig(_Strict):

@@ -448,29 +448,11 @@ def delta_errors(path: str) -> Iterator[None]:
                 "one run at a time writes the table, then rerun"
             ) from exc
         if any(marker.lower() in text.lower() for marker in _SCHEMA_MARKERS):
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            first = (
+                str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            )
             raise JobError(
                 f"{label}: the incoming rows' schema conflicts with the table's ({first}); nothing "
                 "was written - fix the producer, or evolve the table deliberately"
             ) from exc
         raise
-
-
-# --- TRANSITIONAL: removed once every job is on the helpers above (Delta migration) ----------
-
-
-def read_parquet(spark, path, schema=None):  # pragma: no cover - transitional
-    return read_delta(spark, path, schema)
-
-
-def write_table(df, path, partition_by=None):  # pragma: no cover - transitional
-    overwrite(df, path, metadata="{}", partition_by=[partition_by] if partition_by else None)
-
-
-def write_partitions(df, path, partition_by, file_per_partition=False):  # pragma: no cover
-    cols = [partition_by] if isinstance(partition_by, str) else list(partition_by)
-    spark = df.sparkSession
-    if not is_delta_table(spark, path):
-        overwrite(df, path, metadata="{}", partition_by=cols)
-        return
-    df.write.format(DELTA).mode("overwrite").option("partitionOverwriteMode", "dynamic").save(path)

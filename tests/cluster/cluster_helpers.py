@@ -176,10 +176,11 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout_s: int = 15
 
 
 def table_counts(root: Path) -> dict[str, int]:
-    """Rows in each Parquet table directly under ``root`` (hidden and underscore folders skipped)."""
-    import pyarrow.dataset as ds
+    """Rows in each Delta table directly under ``root``, read through its log (never by globbing
+    Parquet files, which would count files a later commit removed)."""
+    from deltalake import DeltaTable
 
     counts = {}
-    for table in sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] not in "._"):
-        counts[table.name] = ds.dataset(table, format="parquet", partitioning="hive").count_rows()
+    for table in sorted(p for p in root.iterdir() if (p / "_delta_log").is_dir()):
+        counts[table.name] = DeltaTable(str(table)).to_pyarrow_dataset().count_rows()
     return counts

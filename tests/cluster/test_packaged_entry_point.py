@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from cluster_helpers import REPO, RUN_DATE, spark_env, write_config
 
+from medallion.spark import local_jars
+
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 ENTRY = REPO / "deploy" / "emr_serverless" / "medallion_entry.py"
@@ -96,6 +98,8 @@ def test_wheel_runs_under_spark_submit_from_anywhere(installed, tmp_path):
 
     submit = [
         str(installed / "bin" / "spark-submit"),
+        # Delta's jars at submit time, as EMR Serverless's sparkSubmitParameters name its own.
+        *("--jars", ",".join(local_jars())),
         *("--master", "local[2]", "--conf", "spark.driver.host=127.0.0.1"),
         *("--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.ui.enabled=false"),
         str(ENTRY),

@@ -19,6 +19,8 @@ from cluster_helpers import (
     write_config,
 )
 
+from medallion.spark import local_jars
+
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
@@ -60,6 +62,9 @@ def test_daily_chain_on_a_standalone_cluster_matches_local_mode(tmp_path):
                 "spark.driver.bindAddress": "127.0.0.1",
                 "spark.executor.memory": "768m",
                 "spark.cores.max": "1",
+                # A cluster master gets no jars from the builder (a real cluster has its own):
+                # hand the standalone one the Maven-fetched Delta jars, as EMR's config does.
+                "spark.jars": ",".join(local_jars()),
             },
         )
         done = run_cli(

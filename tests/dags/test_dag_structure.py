@@ -170,6 +170,13 @@ def test_emr_task_renders_job_driver_for_the_logical_date(emr_config):
         params = driver["sparkSubmitParameters"].split()
         assert params == [
             "--conf",
+            "spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,"
+            "/usr/share/aws/delta/lib/delta-storage.jar",
+            "--conf",
+            "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+            "--conf",
+            "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "--conf",
             f"spark.archives={EMR_SETTINGS['emr_venv_uri']}#environment",
             "--conf",
             "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",

@@ -69,7 +69,10 @@ def runs(spark, lake):
 def quarantine(spark, lake, runs):
     """Every quarantined row of both days, per table (a few hundred rows in all)."""
     root, _, _ = lake
-    return {table: spark.read.parquet(f"{root}/quarantine/{table}").collect() for table in TABLES}
+    return {
+        table: spark.read.format("delta").load(f"{root}/quarantine/{table}").collect()
+        for table in TABLES
+    }
 
 
 def expected(manifest, day, table):
@@ -120,8 +123,10 @@ def test_no_real_fx_rate_is_quarantined(spark, lake, runs, quarantine):
         "quote_ccy:allowed_values": defects["unknown_currency"],
         "_record:malformed": defects["malformed_json"],
     }
-    bronze = spark.read.parquet(f"{root}/bronze/fx/fx_rates").where(
-        F.col("_run_date") == F.lit(DAY_ONE)
+    bronze = (
+        spark.read.format("delta")
+        .load(f"{root}/bronze/fx/fx_rates")
+        .where(F.col("_run_date") == F.lit(DAY_ONE))
     )
     by_currency = {
         row["quote_ccy"]: row
@@ -143,10 +148,10 @@ def test_no_real_fx_rate_is_quarantined(spark, lake, runs, quarantine):
 def test_bronze_and_quarantine_schemas(spark, lake, runs):
     root, _, _ = lake
     for table in TABLES:
-        bronze = spark.read.parquet(f"{root}/bronze/{table}").schema
+        bronze = spark.read.format("delta").load(f"{root}/bronze/{table}").schema
         expected_bronze = [*load_contract(table).spark_schema(), *BRONZE_METADATA]
         assert columns(bronze) == columns(expected_bronze), table
-        quarantine = spark.read.parquet(f"{root}/quarantine/{table}").schema
+        quarantine = spark.read.format("delta").load(f"{root}/quarantine/{table}").schema
         assert columns(quarantine) == columns(QUARANTINE_SCHEMA), table
 
 
@@ -187,7 +192,8 @@ def test_a_duplicate_is_a_copy_of_a_row_kept_in_bronze(spark, lake, quarantine):
         ]
         assert hashes, table
         kept = (
-            spark.read.parquet(f"{root}/bronze/{table}")
+            spark.read.format("delta")
+            .load(f"{root}/bronze/{table}")
             .where((F.col("_run_date") == F.lit(DAY_ONE)) & F.col("_record_hash").isin(hashes))
             .select("_record_hash")
             .distinct()
@@ -206,7 +212,8 @@ def test_rerunning_a_date_replaces_exactly_that_date(spark, lake, runs):
             (layer, table, row["_run_date"]): row["count"]
             for layer in ("bronze", "quarantine")
             for table in tables
-            for row in spark.read.parquet(f"{root}/{layer}/{table}")
+            for row in spark.read.format("delta")
+            .load(f"{root}/{layer}/{table}")
             .groupBy("_run_date")
             .count()
             .collect()
@@ -216,8 +223,10 @@ def test_rerunning_a_date_replaces_exactly_that_date(spark, lake, runs):
     rerun = run_day(spark, settings, DAY_ONE, jobs)
     assert table_counts(rerun) == {t: table_counts(runs[DAY_ONE])[t] for t in tables}
     assert rows_per_date() == before
-    written_by = spark.read.parquet(f"{root}/bronze/snowflake/orders").where(
-        F.col("_run_date") == F.lit(DAY_ONE)
+    written_by = (
+        spark.read.format("delta")
+        .load(f"{root}/bronze/snowflake/orders")
+        .where(F.col("_run_date") == F.lit(DAY_ONE))
     )
     assert {row["_run_id"] for row in written_by.select("_run_id").distinct().collect()} == {
         rerun["snowflake_to_bronze"].run_id

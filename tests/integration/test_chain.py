@@ -73,11 +73,11 @@ def chain(spark, tmp_path_factory):
 
 
 def silver(spark, root: Path, table: str):
-    return spark.read.parquet(str(root / "silver" / table))
+    return spark.read.format("delta").load(str(root / "silver" / table))
 
 
 def gold(spark, root: Path, table: str):
-    return spark.read.parquet(str(root / "gold" / table))
+    return spark.read.format("delta").load(str(root / "gold" / table))
 
 
 def test_every_job_succeeded_for_every_day(chain):

@@ -1,8 +1,9 @@
 """The publish job end to end: Spark-written gold in a tmp lake -> ``run_job`` -> the warehouse.
 
-Gold is written once per module by Spark through the lake's own ``write_table`` (the layout the
-real gold job leaves: part files, ``_SUCCESS``, ``.crc`` files), then copied into each test's
-lake. The job itself needs no Spark: it runs with ``spark=None`` as the runner gives it.
+Gold is written once per module by Spark as Delta tables through the lake's own ``overwrite``
+(the layout the real gold job leaves: part files plus the ``_delta_log``), then copied into each
+test's lake. The job itself needs no Spark: it runs with ``spark=None`` as the runner gives it
+and reads gold through the Delta log with ``deltalake``.
 """
 
 from __future__ import annotations
@@ -165,11 +166,11 @@ def gold_frames(spark):
 @pytest.fixture(scope="module")
 def spark_gold(spark, tmp_path_factory):
     """A gold folder written by Spark, shared by the module's tests (they copy it)."""
-    from medallion.lake import Lake, write_table
+    from medallion.lake import Lake, commit_metadata, overwrite
 
     lake = Lake.from_root(str(tmp_path_factory.mktemp("spark_gold") / "lake"))
     for table, frame in gold_frames(spark).items():
-        write_table(frame.coalesce(2), lake.gold(table))
+        overwrite(frame.coalesce(2), lake.gold(table), metadata=commit_metadata("gold-fixture"))
     return lake.path("gold")
 
 
@@ -209,11 +210,18 @@ def test_publish_all_gold_tables_into_duckdb_and_audit_the_counts(lake_with_gold
         "product_performance": 2,
     }
     assert stored["tables"] == [
-        {"name": f"warehouse/{t}", "rows_in": n, "rows_out": n, "rows_quarantined": 0}
+        {
+            "name": f"warehouse/{t}",
+            "rows_in": n,
+            "rows_out": n,
+            "rows_quarantined": 0,
+            "versions": {},  # the warehouse is not a Delta table: gold_versions are in details
+        }
         for t, n in expected_rows.items()
     ]
     details = stored["details"]
     assert details["warehouse"] == "duckdb"
+    assert details["gold_versions"] == {table: 0 for table in GOLD_TABLES}
     assert list(details["tables"]) == list(GOLD_TABLES)
     assert details["tables"]["fact_orders"] == {
         "table": "fact_orders",
@@ -298,7 +306,13 @@ def test_a_failure_rolls_back_that_table_and_is_audited(lake_with_gold, monkeypa
     stored = read_records(settings.lake.root, RUN_DATE)[-1]
     assert stored["status"] == "failed"
     assert stored["tables"] == [
-        {"name": "warehouse/dim_customer", "rows_in": 4, "rows_out": 4, "rows_quarantined": 0}
+        {
+            "name": "warehouse/dim_customer",
+            "rows_in": 4,
+            "rows_out": 4,
+            "rows_quarantined": 0,
+            "versions": {},
+        }
     ]
     tables = {row[0] for row in warehouse_query(settings, "SHOW TABLES")}
     assert tables == {"dim_customer"}  # fact_orders' creation rolled back, dim_date never started
@@ -312,6 +326,56 @@ def test_a_missing_gold_table_fails_before_publishing_anything(lake_with_gold):
         publish(settings)
 
     assert read_records(settings.lake.root, RUN_DATE)[-1]["status"] == "failed"
+    assert not os.path.exists(settings.warehouse.duckdb.path)  # the warehouse was never opened
+
+
+def test_an_updated_gold_row_reaches_the_warehouse_and_its_old_file_is_never_read(
+    spark, lake_with_gold
+):
+    """A second Delta commit rewrites the file holding o3; the old file stays in the folder."""
+    from delta.tables import DeltaTable
+
+    settings = lake_with_gold
+    path = f"{settings.lake.root}/gold/fact_orders"
+    publish(settings, tables=["fact_orders"])
+    files_before = _data_files(path)
+
+    DeltaTable.forPath(spark, path).update("order_id = 'o3'", {"status": "'refunded'"})
+
+    assert _data_files(path) > files_before  # the rewritten file is added, the old one kept
+    record = publish(settings, tables=["fact_orders"])
+
+    counts = record.details["tables"]["fact_orders"]
+    assert (counts["inserted"], counts["updated"], counts["deleted"]) == (0, 1, 0)
+    assert record.details["gold_versions"] == {"fact_orders": 1}
+    assert warehouse_query(settings, "SELECT count(*) FROM fact_orders") == [(4,)]
+    assert warehouse_query(settings, "SELECT order_id, status FROM fact_orders ORDER BY 1") == [
+        ("o1", "shipped"),
+        ("o2", "shipped"),
+        ("o3", "refunded"),
+        ("o4", "pending"),
+    ]
+
+
+def _data_files(path: str) -> set[str]:
+    return {name for name in os.listdir(path) if name.endswith(".parquet")}
+
+
+def test_plain_parquet_where_gold_should_be_fails_naming_the_table(spark, lake_with_gold):
+    settings = lake_with_gold
+    path = f"{settings.lake.root}/gold/dim_date"
+    shutil.rmtree(path)
+    gold_frames(spark)["dim_date"].write.parquet(path)  # the layout from before the migration
+
+    with pytest.raises(JobError) as failure:
+        publish(settings)
+
+    message = str(failure.value)
+    assert message == (
+        f"gold/dim_date at {path} holds files but is not a Delta table (no _delta_log); "
+        "rewrite it with the pipeline (or CONVERT TO DELTA) before it is read; nothing was "
+        "published"
+    )
     assert not os.path.exists(settings.warehouse.duckdb.path)  # the warehouse was never opened
 
 

@@ -1,13 +1,15 @@
 """Helpers of the reliability suite: lake snapshots (row counts and content checksums per table
-and partition, read with DuckDB, independently of Spark), the CLI in a subprocess, configs.
+and partition, read independently of Spark), the CLI in a subprocess, configs.
 
-A snapshot is what a reader of the lake sees: Spark's rule for hidden paths (``_x``/``.x``
-names, except ``col=value`` partition folders) decides which files count, and a whole table
-that a crash left swapped out is read from its retired copy, as ``lake.read_parquet`` repairs it.
+A snapshot is what a reader of the lake sees: each table's latest committed Delta version, read
+through its transaction log with ``deltalake`` (never by listing the folder, which also holds
+the files of a commit in progress and those later commits removed). A folder with no committed
+version (a first write still running, or killed before its commit) is no table yet.
 
 Checksum: the sum over all rows of DuckDB's ``hash`` of every column except the per-run audit
 columns ``_run_id`` and ``_ingest_ts`` (the only values that legitimately differ between two
-runs of the same input), so it is independent of row order and file layout.
+runs of the same input), so it is independent of row order and file layout. Partitions are
+named ``col=value[/col2=value2]`` from the table's partition columns ("" for none).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 PER_RUN_COLUMNS = ("_run_id", "_ingest_ts")
 LAYERS = ("bronze", "quarantine", "silver", "gold")
 MEDALLION = str(Path(sys.executable).parent / "medallion")
-RETIRED = ".__retired__"
 
 Partitions = dict[str, tuple[int, int]]  # partition path ("" for none) -> (rows, checksum)
 
@@ -71,7 +74,7 @@ def _hidden(part: str) -> bool:
 
 
 def table_dirs(root: Path) -> dict[str, Path]:
-    """``layer/…/table`` -> folder, for every table of the four layers (live or retired)."""
+    """``layer/…/table`` -> folder, for every table folder of the four layers (Delta or not)."""
     found: dict[str, Path] = {}
     depth = {"bronze": 2, "quarantine": 2, "silver": 1, "gold": 1}
     for layer in LAYERS:
@@ -81,18 +84,14 @@ def table_dirs(root: Path) -> dict[str, Path]:
         parents = [base] if depth[layer] == 1 else [p for p in base.iterdir() if p.is_dir()]
         for parent in parents:
             for entry in parent.iterdir():
-                name = entry.name
-                if name.startswith(RETIRED):
-                    name = name[len(RETIRED) :].rsplit(".", 1)[0]
-                    if (parent / name).exists():
-                        continue  # the swap finished; the leftover is not read
-                elif _hidden(name) or not entry.is_dir():
-                    continue
-                found[str((parent / name).relative_to(root))] = entry
+                if entry.is_dir() and not _hidden(entry.name):
+                    found[str(entry.relative_to(root))] = entry
     return found
 
 
 def visible_files(folder: Path) -> list[Path]:
+    """Every data file in ``folder``, live or removed by a later commit (for scans that must
+    look at everything on disk, such as the search for leaked secrets)."""
     files = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).parts
@@ -102,25 +101,31 @@ def visible_files(folder: Path) -> list[Path]:
 
 
 def _table_partitions(con: duckdb.DuckDBPyConnection, folder: Path) -> Partitions:
-    files = [str(f) for f in visible_files(folder) if f.suffix == ".parquet"]
-    if not files:
+    """(rows, checksum) per partition of the table's latest version; nothing when no version
+    is committed yet (a reader sees no table)."""
+    try:
+        table = DeltaTable(str(folder))
+    except TableNotFoundError:
         return {}
-    source = "read_parquet($files, hive_partitioning = true, filename = true)"
-    columns = [
-        name
-        for name, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}", {"files": files}).fetchall()
-        if name not in (*PER_RUN_COLUMNS, "filename")
-    ]
-    hashed = ", ".join(f'"{c}"' for c in columns)
-    prefix = len(str(folder)) + 2  # 1-based substring after "<folder>/"
-    rows = con.execute(
-        f"""
-        SELECT regexp_replace(substr(filename, {prefix}), '/?[^/]*$', '') AS part,
-               count(*), coalesce(sum(hash({hashed})), 0)::HUGEINT
-        FROM {source} GROUP BY part
-        """,
-        {"files": files},
-    ).fetchall()
+    partition_columns = list(table.metadata().partition_columns)
+    con.register("t", table.to_pyarrow_dataset())
+    try:
+        names = [name for name, *_ in con.execute("DESCRIBE SELECT * FROM t").fetchall()]
+        hashed = ", ".join(f'"{c}"' for c in names if c not in PER_RUN_COLUMNS)
+        part = (
+            " || '/' || ".join(
+                f"'{c}=' || coalesce(CAST(\"{c}\" AS VARCHAR), '__HIVE_DEFAULT_PARTITION__')"
+                for c in partition_columns
+            )
+            if partition_columns
+            else "''"
+        )
+        rows = con.execute(
+            f"SELECT {part} AS part, count(*), coalesce(sum(hash({hashed})), 0)::HUGEINT "
+            "FROM t GROUP BY part"
+        ).fetchall()
+    finally:
+        con.unregister("t")
     return {part: (int(n), int(checksum)) for part, n, checksum in rows}
 
 

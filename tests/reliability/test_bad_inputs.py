@@ -108,7 +108,7 @@ class Outcome:
 
     def layer(self, spark, layer: str):
         path = self.root / layer / self.table
-        return spark.read.parquet(str(path)) if path.exists() else None
+        return spark.read.format("delta").load(str(path)) if path.exists() else None
 
 
 def ingest(spark, tmp_path: Path, table: str, files: dict[str, bytes]) -> Outcome:

@@ -8,11 +8,11 @@ stream's checkpoint and ``_source_file`` hold absolute paths), then D3 is run jo
 | job | how it dies |
 | --- | --- |
 | fx_json_to_bronze, redshift_to_bronze | not at all (in this process) |
-| crm_to_bronze | killed from outside (the whole process group) as soon as a Spark staging folder of a partition write appears in bronze or quarantine |
+| crm_to_bronze | killed from outside (the whole process group) as soon as a data file that no Delta commit names appears in a CRM bronze or quarantine table (files written, commit not made) |
 | snowflake_to_bronze | ``bronze.after_bronze_write@3``: orders' bronze partition written, its quarantine twin not |
 | kafka_events_to_bronze | ``stream.before_commit@2``: the second micro-batch written, not checkpointed |
-| bronze_to_silver | ``silver.after_orders``: five silver tables swapped in, four not |
-| silver_to_gold | ``gold.after_fact_orders``: three gold tables swapped in, three not (state file not saved) |
+| bronze_to_silver | ``silver.after_orders``: five silver tables committed, four not |
+| silver_to_gold | ``gold.after_fact_orders``: three gold tables committed, three not (state file not saved) |
 | publish_gold_to_snowflake | ``publish.before_merge@3``: two tables merged, the third loaded into staging, not merged |
 
 Each killed job is re-run in this process; the final lake must equal the reference lake after
@@ -64,7 +64,7 @@ MIDWAY = {
     "silver_to_gold": ("gold/fact_orders", "gold/customer_360"),
     "publish_gold_to_snowflake": ("warehouse/dim_product", "warehouse/fact_orders"),
 }
-BATCH_PARTS = [f"_run_date={D3}/_batch_id={batch}" for batch in (6, 7, 8)]
+STREAM_BATCHES = (6, 7, 8)  # D3's micro-batches in the reference run
 
 
 @dataclass
@@ -77,6 +77,21 @@ class Crash:
     lock_left: dict
     retry: AuditRecord
     spark_counts: dict[str, int] = field(default_factory=dict)
+    batch_rows: dict[int, int] = field(default_factory=dict)  # D3's bronze events per batch id
+
+
+def batch_rows(lake: Path, day) -> dict[int, int]:
+    """Bronze order events of ``day`` per micro-batch id, read through the Delta log."""
+    from deltalake import DeltaTable
+
+    path = lake / "bronze/kafka/order_events"
+    if not (path / "_delta_log").is_dir():
+        return {}
+    rows = DeltaTable(str(path)).to_pyarrow_table(
+        columns=["_batch_id"], filters=[("_run_date", "=", day)]
+    )
+    batches = rows.column("_batch_id").to_pylist()
+    return {batch: batches.count(batch) for batch in sorted(set(batches))}
 
 
 @dataclass
@@ -86,10 +101,17 @@ class Replay:
     final: Snapshot
 
 
-def _spark_staging_appeared(root: Path) -> bool:
+def _uncommitted_data_file_appeared(root: Path) -> bool:
+    """True once a CRM bronze or quarantine table holds a data file its Delta log does not name
+    yet: a write is under way, its files written, its commit not made."""
     for layer in ("bronze", "quarantine"):
         for table in (root / layer / "crm").glob("*"):
-            if any(p.name.startswith(".spark-staging") for p in table.iterdir()):
+            log = table / "_delta_log"
+            data = [p for p in table.rglob("*.parquet") if log not in p.parents]
+            if not data:
+                continue
+            committed = "".join(p.read_text() for p in log.glob("*.json"))
+            if any(p.name not in committed for p in data):
                 return True
     return False
 
@@ -116,12 +138,12 @@ def replay(spark, reference, secret_env, tmp_path_factory) -> Replay:
         args = ("run", "--job", job.name, "--run-date", D3.isoformat())
         proc = start_medallion(*args, "--config", str(reference.config), env=env, log=log)
         if point is None:
-            caught = wait_for(lambda: _spark_staging_appeared(root), 600, 0.005, proc)
+            caught = wait_for(lambda: _uncommitted_data_file_appeared(root), 600, 0.005, proc)
             kill_group(proc)
             assert caught, (
-                f"{job.name} finished before a staging folder was seen:\n{log.read_text()}"
+                f"{job.name} finished before an uncommitted data file was seen:\n{log.read_text()}"
             )
-            point = "outside SIGKILL while a partition write was staged"
+            point = "outside SIGKILL while a Delta write's files were written, uncommitted"
         returncode = proc.wait(timeout=900)
         seen = snapshot(root)
         lock = Path(lock_path(str(root), job.name, D3))
@@ -129,11 +151,20 @@ def replay(spark, reference, secret_env, tmp_path_factory) -> Replay:
         spark_counts = {}
         if job.name == "crm_to_bronze":  # what Spark (not only DuckDB) reads of the killed write
             for table in ("accounts", "contacts", "opportunities"):
-                frame = spark.read.parquet(str(root / "bronze/crm" / table))
+                frame = spark.read.format("delta").load(str(root / "bronze/crm" / table))
                 spark_counts[table] = frame.where(f"_run_date = '{D3}'").count()
+        batches = batch_rows(root, D3) if job.name == "kafka_events_to_bronze" else {}
         retry = run_job(job, D3, settings, spark)
         crashes[job.name] = Crash(
-            job.name, point, returncode, log.read_text(), seen, lock_left, retry, spark_counts
+            job.name,
+            point,
+            returncode,
+            log.read_text(),
+            seen,
+            lock_left,
+            retry,
+            spark_counts,
+            batches,
         )
     return Replay(root, crashes, snapshot(root))
 
@@ -196,16 +227,17 @@ def test_retries_break_the_stale_locks_and_release_their_own(replay):
 def test_the_stream_replayed_the_uncommitted_batch_and_nothing_twice(replay, reference):
     crash = replay.crashes["kafka_events_to_bronze"]
     after = reference.after_backfill.tables["bronze/kafka/order_events"]
-    seen = crash.seen.tables["bronze/kafka/order_events"]
-    # Killed in batch 7 (D3's second, of 4 files) after its write, before its commit: batch 6
-    # is committed, batch 7 written in full, batch 8 not started.
-    assert [seen.get(part) for part in BATCH_PARTS] == [
-        after[BATCH_PARTS[0]],
-        after[BATCH_PARTS[1]],
-        None,
-    ]
+    uninterrupted = batch_rows(reference.final_root, D3)
+    assert sorted(uninterrupted) == list(STREAM_BATCHES)
+    # Killed in batch 7 (D3's second, of 4 files) after its Delta commits, before Spark's
+    # checkpoint commit: batch 6 is committed, batch 7 written in full, batch 8 not started.
+    first, second, third = STREAM_BATCHES
+    assert crash.batch_rows == {first: uninterrupted[first], second: uninterrupted[second]}
+    # The retry replays batch 7: Delta's (txnAppId, txnVersion) check skips its writes.
+    assert crash.retry.details["replayed_batches"] == [second]
+    assert batch_rows(replay.root, D3) == uninterrupted
     day = reference.manifest["days"][D3.isoformat()]["kafka/order_events"]
-    assert crash.retry.details["batches"] == [7, 8]
+    assert crash.retry.details["batches"] == [second, third]
     assert crash.retry.details["files_consumed"] == day["files"] - 4
     assert replay.final.tables["bronze/kafka/order_events"] == after
 

@@ -98,3 +98,46 @@ def test_audit_json_on_empty_lake(tmp_path):
     result = run_cli("audit", "--config", str(config), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["restore", "--table", "silver/orders"], "one of the arguments --version --timestamp"),
+        (
+            ["restore", "--table", "silver/orders", "--version", "1", "--timestamp", "2025-01-15"],
+            "not allowed with argument",
+        ),
+        (["history"], "--table"),
+    ],
+)
+def test_table_commands_need_their_arguments(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["history", "--table", "silver/orders", "--last", "0"], "--last must be a positive"),
+        (
+            ["history", "--table", "landing/fx/fx_rates"],
+            "'landing/fx/fx_rates' is not a lake table",
+        ),
+        (["maintain", "--table", "gold/../secrets"], "'gold/../secrets' is not a lake table"),
+        (["restore", "--table", "silver/orders", "--version", "-1"], "--version must be 0 or more"),
+        (
+            ["restore", "--table", "silver/orders", "--timestamp", "yesterday"],
+            "--timestamp 'yesterday' is not a time",
+        ),
+    ],
+)
+def test_bad_table_command_usage_exits_2_without_spark(tmp_path, capsys, args, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"env: local\nlake: {{root: {tmp_path / 'lake'}}}\n")
+    assert cli.main([*args, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

@@ -155,3 +155,32 @@ def test_config_from_s3_uri(s3_server):
     assert settings.source == "s3://configs/medallion/dev.yaml"
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings("dev", "s3://configs/medallion/missing.yaml")
+
+
+def test_vacuum_retention_defaults_to_delta_floor_and_refuses_less():
+    assert parse_settings("", "t").lake.vacuum_retention_hours == 168
+    assert (
+        parse_settings("lake: {vacuum_retention_hours: 720}", "t").lake.vacuum_retention_hours
+        == 720
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_settings("lake: {vacuum_retention_hours: 24}", "t")
+    assert "key 'lake.vacuum_retention_hours'" in str(err.value)
+    assert "at least 168" in str(err.value)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_cluster_configs_use_emr_bundled_delta_jars(monkeypatch, env):
+    for name in (
+        "MEDALLION_LAKE_BUCKET",
+        "SNOWFLAKE_ACCOUNT",
+        "SNOWFLAKE_USER",
+        "EMR_APPLICATION_ID",
+        "EMR_EXECUTION_ROLE_ARN",
+    ):
+        monkeypatch.setenv(name, "x")
+    settings = load_settings(env)
+    assert settings.spark.conf["spark.jars"] == (
+        "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar"
+    )
+    assert settings.lake.vacuum_retention_hours >= 168

@@ -1,56 +1,227 @@
-"""Partition-atomic writes: reruns replace exactly their partitions; table swaps survive a crash."""
+"""The lake's Delta helpers: one commit per write carrying the run id, reruns replace exactly their
+date, conflicts and foreign files end in one sentence naming the table, racing writers never
+leave a half-written table."""
 
 from __future__ import annotations
 
-import os
+import datetime as dt
+import threading
 
-from medallion.lake import Lake, read_parquet, repair_table, write_partitions, write_table
+import pytest
+from delta.tables import DeltaTable
+
+from medallion.errors import JobError, UsageError
+from medallion.lake import (
+    NO_COMMIT,
+    Lake,
+    append,
+    commit_metadata,
+    merge_into,
+    overwrite,
+    read_delta,
+    replace_where,
+    run_id_of,
+    table_label,
+)
+
+DAY1, DAY2 = dt.date(2025, 1, 13), dt.date(2025, 1, 14)
+SCHEMA = "id int, _run_date date"
 
 
 def test_lake_paths_follow_the_pinned_layout(tmp_path):
-    import datetime as dt
-
     lake = Lake.from_root(str(tmp_path))
-    day = dt.date(2025, 1, 13)
-    assert lake.landing("crm", "accounts", day) == f"{tmp_path}/landing/crm/accounts/dt=2025-01-13"
+    assert lake.landing("crm", "accounts", DAY1) == f"{tmp_path}/landing/crm/accounts/dt=2025-01-13"
     assert lake.bronze("crm", "accounts") == f"{tmp_path}/bronze/crm/accounts"
     assert lake.quarantine("fx", "fx_rates") == f"{tmp_path}/quarantine/fx/fx_rates"
     assert lake.silver("orders") == f"{tmp_path}/silver/orders"
     assert lake.gold("dim_customer") == f"{tmp_path}/gold/dim_customer"
-    assert lake.audit_dir(day) == f"{tmp_path}/_audit/run_date=2025-01-13"
+    assert lake.audit_dir(DAY1) == f"{tmp_path}/_audit/run_date=2025-01-13"
     assert lake.checkpoint("kafka_order_events") == f"{tmp_path}/_checkpoints/kafka_order_events"
+    assert lake.table("bronze/crm/accounts") == f"{tmp_path}/bronze/crm/accounts"
     assert (
         Lake.from_root("s3://bucket/lake/").bronze("fx", "fx_rates")
         == "s3://bucket/lake/bronze/fx/fx_rates"
     )
 
 
-def test_dynamic_overwrite_replaces_only_written_partitions(spark, tmp_path):
-    path = str(tmp_path / "t")
-    rows = [(i, "2025-01-13" if i < 3 else "2025-01-14") for i in range(5)]
-    write_partitions(spark.createDataFrame(rows, "id int, _run_date string"), path, "_run_date")
-    write_partitions(
-        spark.createDataFrame([(10, "2025-01-13")], "id int, _run_date string"), path, "_run_date"
+@pytest.mark.parametrize("name", ["orders", "landing/crm/accounts", "silver/../gold/x", "_audit/x"])
+def test_a_name_outside_the_table_layers_is_a_usage_error(tmp_path, name):
+    with pytest.raises(UsageError, match="not a lake table"):
+        Lake.from_root(str(tmp_path)).table(name)
+
+
+def _days(spark, rows):
+    return spark.createDataFrame([(i, d) for i, d in rows], SCHEMA)
+
+
+def _content(spark, path, version=None):
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return sorted((r.id, r._run_date) for r in reader.load(path).collect())
+
+
+def test_replace_where_replaces_exactly_its_date_in_one_commit(spark, tmp_path):
+    path = str(tmp_path / "bronze" / "crm" / "accounts")
+    meta = commit_metadata("run-1")
+    first = replace_where(
+        _days(spark, [(1, DAY1), (2, DAY1)]),
+        path,
+        column="_run_date",
+        value=DAY1,
+        metadata=meta,
+        partition_by=["_run_date"],
     )
-    result = sorted((r.id, str(r._run_date)) for r in read_parquet(spark, path).collect())
-    assert result == [(3, "2025-01-14"), (4, "2025-01-14"), (10, "2025-01-13")]
+    replace_where(_days(spark, [(3, DAY2)]), path, column="_run_date", value=DAY2, metadata=meta)
+    rerun = replace_where(
+        _days(spark, [(10, DAY1)]),
+        path,
+        column="_run_date",
+        value=DAY1,
+        metadata=commit_metadata("run-3"),
+    )
+    assert (first.version, first.rows_written) == (0, 2)
+    assert (rerun.version, rerun.rows_written, rerun.metrics["numDeletedRows"]) == (2, 1, 2)
+    assert _content(spark, path) == [(3, DAY2), (10, DAY1)]
+    detail = DeltaTable.forPath(spark, path).detail().first()
+    assert list(detail["partitionColumns"]) == ["_run_date"]
+    history = DeltaTable.forPath(spark, path).history().orderBy("version").collect()
+    assert [run_id_of(h["userMetadata"]) for h in history] == ["run-1", "run-1", "run-3"]
 
 
-def test_write_table_swaps_and_repairs_interrupted_swap(spark, tmp_path):
+def test_an_empty_rerun_removes_the_date_and_an_empty_first_write_makes_no_commit(spark, tmp_path):
+    path = str(tmp_path / "t")
+    replace_where(
+        _days(spark, [(1, DAY1), (2, DAY2)]),
+        path,
+        column="_run_date",
+        value=DAY1,
+        metadata="{}",
+        partition_by=["_run_date"],
+    )
+    removed = replace_where(_days(spark, []), path, column="_run_date", value=DAY2, metadata="{}")
+    assert removed.rows_written == 0 and removed.operation != NO_COMMIT
+    assert _content(spark, path) == [(1, DAY1)]
+    again = replace_where(_days(spark, []), path, column="_run_date", value=DAY2, metadata="{}")
+    assert again.rows_written == 0
+    assert _content(spark, path) == [(1, DAY1)]
+
+
+def test_idempotent_appends_skip_a_replayed_version_and_a_new_app_id_writes(spark, tmp_path):
+    path = str(tmp_path / "stream")
+    first = append(_days(spark, [(1, DAY1)]), path, metadata="{}", txn=("app-a", 0))
+    replay = append(_days(spark, [(1, DAY1)]), path, metadata="{}", txn=("app-a", 0))
+    after_reset = append(_days(spark, [(2, DAY1)]), path, metadata="{}", txn=("app-b", 0))
+    assert first.version == 0
+    assert replay.operation == NO_COMMIT and replay.version == 0 and replay.rows_written == 0
+    assert after_reset.version == 1
+    assert _content(spark, path) == [(1, DAY1), (2, DAY1)]
+
+
+def test_merge_into_tags_the_commit_and_reports_its_counts(spark, tmp_path):
     path = str(tmp_path / "silver" / "t")
-    write_table(spark.createDataFrame([(1,)], "id int"), path)
-    write_table(spark.createDataFrame([(2,), (3,)], "id int"), path)
-    assert sorted(r.id for r in read_parquet(spark, path).collect()) == [2, 3]
-    assert sorted(os.listdir(tmp_path / "silver")) == ["t"]
-    # A crash after retiring the old copy but before the new one moved in: the next read repairs.
-    os.rename(path, str(tmp_path / "silver" / ".__retired__t.abc"))
-    os.makedirs(tmp_path / "silver" / ".__staging__t.abc")
-    repair_table(spark, path)
-    assert sorted(os.listdir(tmp_path / "silver")) == ["t"]
-    assert sorted(r.id for r in read_parquet(spark, path).collect()) == [2, 3]
+    overwrite(_days(spark, [(1, DAY1), (2, DAY1)]), path, metadata=commit_metadata("r0"))
+    source = _days(spark, [(2, DAY2), (3, DAY2)])
+
+    def merge():
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), "t.id = s.id")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    commit = merge_into(spark, path, merge, metadata=commit_metadata("r1", job="bronze_to_silver"))
+    assert commit.operation == "MERGE" and commit.version == 1
+    assert (commit.metrics["numTargetRowsUpdated"], commit.metrics["numTargetRowsInserted"]) == (
+        1,
+        1,
+    )
+    assert commit.rows_written == 2
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    assert run_id_of(last["userMetadata"]) == "r1"
+    # The session setting does not leak into later commits.
+    later = overwrite(_days(spark, [(9, DAY1)]), path, metadata=commit_metadata("r2"))
+    assert later.version == 2
+    assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None
+
+
+def test_a_folder_of_plain_parquet_is_refused_by_name(spark, tmp_path):
+    path = str(tmp_path / "silver" / "orders")
+    _days(spark, [(1, DAY1)]).write.parquet(path)
+    with pytest.raises(JobError, match=r"silver/orders holds files but is not a Delta table"):
+        read_delta(spark, path)
+    with pytest.raises(JobError, match="is not a Delta table"):
+        overwrite(_days(spark, [(2, DAY1)]), path, metadata="{}")
+
+
+def test_a_conflicting_schema_is_one_sentence_and_writes_nothing(spark, tmp_path):
+    path = str(tmp_path / "gold" / "fact_orders")
+    overwrite(_days(spark, [(1, DAY1)]), path, metadata="{}")
+    wrong = spark.createDataFrame([("x", DAY1)], "id string, _run_date date")
+    with pytest.raises(JobError, match=r"gold/fact_orders: the incoming rows' schema conflicts"):
+        overwrite(wrong, path, metadata="{}")
+    assert _content(spark, path) == [(1, DAY1)]
+    assert DeltaTable.forPath(spark, path).history().count() == 1
 
 
 def test_read_missing_table(spark, tmp_path):
-    assert read_parquet(spark, str(tmp_path / "nothing")) is None
-    empty = read_parquet(spark, str(tmp_path / "nothing"), schema=spark.range(1).schema)
+    assert read_delta(spark, str(tmp_path / "nothing")) is None
+    empty = read_delta(
+        spark, str(tmp_path / "nothing"), schema=spark.createDataFrame([], SCHEMA).schema
+    )
     assert empty.count() == 0
+
+
+def test_table_label_names_the_table_from_its_path():
+    assert table_label("/x/lake/silver/orders") == "silver/orders"
+    assert table_label("s3a://b/p/bronze/crm/accounts/") == "bronze/crm/accounts"
+
+
+def test_two_writers_racing_on_one_table_leave_one_whole_commit_each_or_a_clear_refusal(
+    spark, tmp_path
+):
+    """Two threads rewrite the same date of one table at once. Delta's optimistic concurrency
+    lets at most one commit per read version win; the loser gets one sentence naming the table,
+    and every version a reader can see is whole: exactly one writer's rows, never a mix."""
+    path = str(tmp_path / "bronze" / "crm" / "accounts")
+    replace_where(
+        _days(spark, [(0, DAY1)]),
+        path,
+        column="_run_date",
+        value=DAY1,
+        metadata="{}",
+        partition_by=["_run_date"],
+    )
+    writers = {"a": list(range(100, 150)), "b": list(range(200, 260))}
+    start = threading.Barrier(len(writers))
+    outcomes: dict[str, object] = {}
+
+    def write(name: str) -> None:
+        frame = _days(spark, [(i, DAY1) for i in writers[name]])
+        frame.cache().count()
+        start.wait()
+        try:
+            outcomes[name] = replace_where(
+                frame, path, column="_run_date", value=DAY1, metadata=commit_metadata(name)
+            )
+        except JobError as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    refused = [o for o in outcomes.values() if isinstance(o, JobError)]
+    assert len(refused) <= 1
+    for error in refused:
+        assert "bronze/crm/accounts: another writer committed a conflicting change" in str(error)
+    wholes = {tuple((i, DAY1) for i in sorted(ids)) for ids in writers.values()}
+    history = DeltaTable.forPath(spark, path).history().collect()
+    assert len(history) == 1 + len(writers) - len(refused)
+    for entry in history[:-1]:  # every version after the first is exactly one writer's rows
+        assert tuple(_content(spark, path, entry["version"])) in wholes

@@ -46,7 +46,7 @@ def test_succeeding_job_writes_record(spark, lake_settings):
     assert stored["env"] == "local"
     assert (stored["rows_in"], stored["rows_out"], stored["rows_quarantined"]) == (7, 5, 2)
     assert stored["tables"] == [
-        {"name": "dummy/t", "rows_in": 7, "rows_out": 5, "rows_quarantined": 2}
+        {"name": "dummy/t", "rows_in": 7, "rows_out": 5, "rows_quarantined": 2, "versions": {}}
     ]
     assert stored["error"] is None
     assert stored["finished_at"].endswith("Z") and stored["duration_s"] >= 0

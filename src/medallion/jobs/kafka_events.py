@@ -9,38 +9,55 @@ Inside each micro-batch (``foreachBatch``) the order-events contract is applied,
 stream-level judgement (``transforms.events_stream``): redeliveries become ``duplicate_event``
 and events older than the watermark ``late_event``, both quarantined with their raw text.
 
-``foreachBatch`` is at-least-once: after a crash Spark replays the batch that was not
-committed. Bronze and quarantine are therefore partitioned by ``_run_date`` and ``_batch_id``,
-and a batch first removes whatever an earlier attempt of the same batch id wrote (under any
-run date), then writes its rows: a replayed batch never duplicates anything.
+``foreachBatch`` is at-least-once: after a crash Spark replays the batch it had not committed.
+Bronze and quarantine are Delta tables (partitioned by ``_run_date``; ``_batch_id`` is a plain
+column) and every write of a batch is idempotent: it carries ``txnAppId`` = the stream's app id
+and ``txnVersion`` = the batch id, and Delta skips a write whose version is at or below the one
+it recorded for the app id. A replayed batch therefore writes nothing new. The app id is the
+checkpoint's query id, which a new checkpoint (``--reset-checkpoint``) renews: batch ids
+restart at 0 there, and under the old app id Delta would skip every one of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.contracts import load_contract
 from medallion.contracts.compiler import check_records, quarantined_rows, valid_rows
 from medallion.contracts.readers import json_line_records
-from medallion.errors import ConfigError
+from medallion.errors import ConfigError, JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, check_conservation
-from medallion.lake import delete_path, list_dir, path_exists, read_parquet, write_partitions
-from medallion.transforms.events_stream import DUPLICATE_EVENT, LATE_EVENT, flag_stream_reasons
+from medallion.lake import (
+    DELTA,
+    RUN_DATE,
+    Commit,
+    append,
+    delete_path,
+    delta_errors,
+    is_delta_table,
+    list_dir,
+    path_exists,
+    read_delta,
+    table_label,
+)
+from medallion.transforms.events_stream import delivery_keys, flag_stream_reasons, tally_batch
 
 log = logging.getLogger(__name__)
 
 STREAM = "kafka_order_events"
 CONTRACT = "kafka/order_events"
 BATCH_COLUMN = "_batch_id"
-PARTITIONS = ["_run_date", BATCH_COLUMN]
+PARTITIONS = [RUN_DATE]
+SEEN_SCHEMA = "event_id string, topic string, partition int, offset long"
 _DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
@@ -55,9 +72,69 @@ def parse_delay(text: str) -> dt.timedelta:
     return dt.timedelta(**{f"{unit}s": amount})
 
 
+# --- the stream's identity in Delta's idempotent writes --------------------------------------
+
+
+def stream_app_id(spark: SparkSession, checkpoint: str) -> str:
+    """The ``txnAppId`` of the stream's writes: its name and the checkpoint's query id.
+
+    Spark writes the query id (``{"id": "<uuid>"}`` in ``<checkpoint>/metadata``) when a query
+    first starts on a checkpoint and keeps it for the checkpoint's life, so it is stable across
+    restarts and crashes (a replayed batch keeps its app id, and Delta recognises it) and new
+    after ``--reset-checkpoint`` or a lost checkpoint (batch ids restart at 0; under the old app
+    id Delta would silently skip every batch up to the last one it recorded).
+    """
+    metadata = f"{checkpoint}/metadata"
+    if not path_exists(spark, metadata):
+        raise JobError(f"{metadata} is missing: the stream's query id cannot be read")
+    query_id = json.loads(spark.read.text(metadata).first()[0])["id"]
+    return f"{STREAM}:{query_id}"
+
+
+def recorded_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
+    """The last ``txnVersion`` the table at ``path`` recorded for ``app_id`` (None: none).
+
+    This is the state Delta consults to skip an idempotent write; the Python API does not expose
+    it, so it is read from the table's latest snapshot through the JVM.
+    """
+    if not is_delta_table(spark, path):
+        return None
+    jvm = spark.sparkContext._jvm
+    with delta_errors(path):
+        pair = jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(
+            spark._jsparkSession, path
+        )
+        recorded = pair._2().transactions().get(app_id)
+    return int(recorded.get()) if recorded.isDefined() else None
+
+
+def batch_commit_version(spark: SparkSession, path: str, app_id: str, batch_id: int) -> int | None:
+    """The version of the table's commit of batch ``batch_id`` of ``app_id`` (None: not found).
+
+    Found through the commit metadata every stream commit carries (``stream_app_id``,
+    ``batch_id``); None when that commit has left the table's history (log retention).
+    """
+    from delta.tables import DeltaTable
+
+    meta = F.col("userMetadata")
+    with delta_errors(path):
+        row = (
+            DeltaTable.forPath(spark, path)
+            .history()
+            .where(
+                (F.get_json_object(meta, "$.stream_app_id") == F.lit(app_id))
+                & (F.get_json_object(meta, "$.batch_id") == F.lit(str(batch_id)))
+            )
+            .agg(F.min("version").alias("version"))
+            .first()
+        )
+    return None if row["version"] is None else int(row["version"])
+
+
 @dataclass
 class StreamStats:
     batches: list[int] = field(default_factory=list)
+    replayed: list[int] = field(default_factory=list)
     files: int = 0
     rows_in: int = 0
     rows_out: int = 0
@@ -65,31 +142,72 @@ class StreamStats:
     duplicates: int = 0
     late: int = 0
     max_event_ts: dt.datetime | None = None
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 class OrderEventBatches:
-    """The ``foreachBatch`` function: contract + stream judgement + idempotent writes."""
+    """The ``foreachBatch`` function: contract + stream judgement + idempotent Delta writes.
 
-    def __init__(self, context: JobContext, delay: dt.timedelta) -> None:
+    ``app_id`` is the stream's app id for Delta's idempotent writes; by default it is read from
+    the checkpoint on the first batch (:func:`stream_app_id`), once the query has written it.
+    """
+
+    def __init__(self, context: JobContext, delay: dt.timedelta, app_id: str | None = None) -> None:
         self.context = context
         self.contract = load_contract(CONTRACT)
         self.bronze_path = context.lake.bronze("kafka", "order_events")
         self.quarantine_path = context.lake.quarantine("kafka", "order_events")
         self.delay = delay
         self.stats = StreamStats()
+        self._app_id = app_id
+
+    @property
+    def app_id(self) -> str:
+        if self._app_id is None:
+            self._app_id = stream_app_id(self.context.spark, self.context.lake.checkpoint(STREAM))
+        return self._app_id
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        txn = (self.app_id, batch_id)
+        # A batch whose bronze write Delta has recorded was committed to the lake by an earlier
+        # attempt that died before Spark checkpointed it. Its writes below will be skipped; it
+        # is judged again, against bronze as it was before that attempt, only to report it.
+        recorded = recorded_txn_version(self.context.spark, self.bronze_path, txn[0])
+        replayed = recorded is not None and recorded >= batch_id
+        judged = self._judge(batch, self._bronze_before(batch_id) if replayed else self._bronze())
+        self._write(judged, txn)
+        self._count(judged, batch_id, replayed)
+        # Written but not yet committed: Spark records the batch when this function returns.
+        crash_point("stream.before_commit")
+
+    def _bronze(self) -> DataFrame | None:
+        return read_delta(self.context.spark, self.bronze_path)
+
+    def _bronze_before(self, batch_id: int) -> DataFrame | None:
+        """Bronze as the first attempt of ``batch_id`` judged it: the version before its commit."""
         spark = self.context.spark
-        self._forget_earlier_attempt(batch_id)
-        existing = read_parquet(spark, self.bronze_path)
-        if existing is None:
-            seen = spark.createDataFrame(
-                [], "event_id string, topic string, partition int, offset long"
-            )
-            previous_max = None
+        version = batch_commit_version(spark, self.bronze_path, self.app_id, batch_id)
+        if version == 0:
+            return None  # the batch's commit created bronze: nothing was there before it
+        if version is not None:
+            with delta_errors(self.bronze_path):
+                reader = spark.read.format(DELTA).option("versionAsOf", version - 1)
+                return reader.load(self.bronze_path)
+        log.warning(
+            "kafka batch %d: its commit is no longer in bronze's history; judging the replay "
+            "against bronze without the rows whose %s is %d",
+            batch_id,
+            BATCH_COLUMN,
+            batch_id,
+        )
+        return self._bronze().where(F.col(BATCH_COLUMN) != F.lit(batch_id))
+
+    def _judge(self, batch: DataFrame, bronze: DataFrame | None) -> DataFrame:
+        spark = self.context.spark
+        if bronze is None:
+            seen, previous_max = spark.createDataFrame([], SEEN_SCHEMA), None
         else:
-            seen = existing.select("event_id", "topic", "partition", "offset")
-            previous_max = existing.agg(F.max("event_ts")).first()[0]
+            seen, previous_max = delivery_keys(bronze), bronze.agg(F.max("event_ts")).first()[0]
         lines = batch.select(
             "value", "_source_file", F.monotonically_increasing_id().alias("_ordinal")
         )
@@ -107,62 +225,72 @@ class OrderEventBatches:
         )
         # Materialise the judgement once: it reads bronze, which the writes below change, so a
         # lazy recomputation would see the batch's own rows and call them duplicates.
-        judged = judged.localCheckpoint(eager=True)
-        self._write(judged, batch_id)
-        self._count(judged, batch_id)
-        # Written but not yet committed: Spark records the batch when this function returns.
-        crash_point("stream.before_commit")
+        return judged.localCheckpoint(eager=True)
 
-    def _forget_earlier_attempt(self, batch_id: int) -> None:
-        for root in (self.bronze_path, self.quarantine_path):
-            for run_dir in list_dir(self.context.spark, root):
-                if run_dir.startswith("_run_date="):
-                    delete_path(self.context.spark, f"{root}/{run_dir}/{BATCH_COLUMN}={batch_id}")
+    def _metadata(self, batch_id: int) -> str:
+        """The run's commit metadata plus the stream app id and batch id (to find the commit)."""
+        meta = json.loads(self.context.commit_metadata)
+        return json.dumps(
+            {**meta, "stream_app_id": self.app_id, "batch_id": batch_id}, sort_keys=True
+        )
 
-    def _write(self, judged: DataFrame, batch_id: int) -> None:
-        batch = F.lit(batch_id).cast("long").alias(BATCH_COLUMN)
+    def _write(self, judged: DataFrame, txn: tuple[str, int]) -> None:
+        """Quarantine first, bronze last, each with the batch's (app id, batch id).
+
+        Bronze is what the judgement reads and what tells a replay (above) from a first attempt,
+        so it is written last: when bronze has recorded the batch, quarantine has too, and a
+        batch that died between the two is judged again against a bronze without its rows,
+        writes the bronze half and has its quarantine half skipped.
+        """
+        batch = F.lit(txn[1]).cast("long").alias(BATCH_COLUMN)
+        metadata = self._metadata(txn[1])
         valid = judged.transform(valid_rows(self.contract)).select("*", batch)
         rejected = judged.transform(quarantined_rows).select("*", batch)
-        write_partitions(valid, self.bronze_path, PARTITIONS)
-        write_partitions(rejected, self.quarantine_path, PARTITIONS)
+        for frame, path in ((rejected, self.quarantine_path), (valid, self.bronze_path)):
+            commit: Commit = append(
+                frame, path, metadata=metadata, partition_by=PARTITIONS, txn=txn
+            )
+            self.stats.versions[table_label(path)] = commit.version
 
-    def _count(self, judged: DataFrame, batch_id: int) -> None:
-        is_valid = F.size("_reasons") == 0
-        row = judged.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(is_valid.cast("long")).alias("valid"),
-            F.sum(F.array_contains("_reasons", DUPLICATE_EVENT).cast("long")).alias("duplicates"),
-            F.sum(F.array_contains("_reasons", LATE_EVENT).cast("long")).alias("late"),
-            F.countDistinct("_source_file").alias("files"),
-            F.max(F.when(is_valid, F.col("event_ts"))).alias("max_event_ts"),
-        ).first()
-        rows, valid = int(row["rows"]), int(row["valid"] or 0)
+    def _count(self, judged: DataFrame, batch_id: int, replayed: bool) -> None:
+        row = judged.transform(tally_batch).first()
+        rows, valid = int(row["rows"]), int(row["valid"])
         stats = self.stats
         stats.batches.append(batch_id)
+        if replayed:
+            stats.replayed.append(batch_id)
         stats.files += int(row["files"])
         stats.rows_in += rows
         stats.rows_out += valid
         stats.rows_quarantined += rows - valid
-        stats.duplicates += int(row["duplicates"] or 0)
-        stats.late += int(row["late"] or 0)
+        stats.duplicates += int(row["duplicates"])
+        stats.late += int(row["late"])
         if row["max_event_ts"] and (
             stats.max_event_ts is None or row["max_event_ts"] > stats.max_event_ts
         ):
             stats.max_event_ts = row["max_event_ts"]
         log.info(
-            "kafka batch %d: %d files, %d events -> %d bronze, %d quarantined (%d duplicate, %d late)",
+            "kafka batch %d%s: %d files, %d events -> %d bronze, %d quarantined (%d duplicate, %d late)",
             batch_id,
+            " (replayed: already committed by an earlier attempt, Delta skipped its writes)"
+            if replayed
+            else "",
             int(row["files"]),
             rows,
             valid,
             rows - valid,
-            int(row["duplicates"] or 0),
-            int(row["late"] or 0),
+            int(row["duplicates"]),
+            int(row["late"]),
         )
 
 
 def reset_stream(context: JobContext) -> None:
-    """Forget everything the stream did: its checkpoint and its bronze and quarantine output."""
+    """Forget everything the stream did: its checkpoint and its bronze and quarantine output.
+
+    The checkpoint goes, so the next query starts with a new query id and therefore a new app id
+    for Delta's idempotent writes (:func:`stream_app_id`); the tables go with it, or the replay
+    would be judged as duplicates of itself.
+    """
     lake = context.lake
     for path in (
         lake.checkpoint(STREAM),
@@ -221,16 +349,25 @@ def run(context: JobContext) -> JobResult:
     )
     query.awaitTermination()
     stats = batches.stats
-    table = TableCount("kafka/order_events", stats.rows_in, stats.rows_out, stats.rows_quarantined)
+    table = TableCount(
+        "kafka/order_events",
+        stats.rows_in,
+        stats.rows_out,
+        stats.rows_quarantined,
+        versions=dict(stats.versions),
+    )
     check_conservation(table)
     last_batch = last_committed_batch(context)
     watermark = (stats.max_event_ts - delay) if stats.max_event_ts else None
-    if watermark is None and path_exists(spark, batches.bronze_path):
-        latest = read_parquet(spark, batches.bronze_path).agg(F.max("event_ts")).first()[0]
+    if watermark is None:
+        bronze = read_delta(spark, batches.bronze_path)
+        latest = bronze.agg(F.max("event_ts")).first()[0] if bronze is not None else None
         watermark = latest - delay if latest else None
     details = {
+        "stream_app_id": batches.app_id,
         "files_consumed": stats.files,
         "batches": stats.batches,
+        "replayed_batches": stats.replayed,
         "last_committed_batch_id": last_batch,
         "watermark": watermark.isoformat() if watermark else None,
         "duplicate_events": stats.duplicates,

@@ -7,7 +7,9 @@ locally, Snowflake in production). Which tables: ``--tables`` (``options["tables
 for the run. One transaction per table: a failure rolls back the table being published, leaves
 the ones already published committed, and fails the job naming both.
 
-No Spark: the warehouse reads the committed gold Parquet itself.
+No Spark: each gold table's latest Delta version is read through its transaction log with
+``deltalake`` (the version is pinned when the table is located, and the audit record's
+``details.gold_versions`` lists it), so the warehouse never sees a file a later commit removed.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def run(context: JobContext) -> JobResult:
             "publish: %d gold table(s) to %s: %s",
             len(tables),
             warehouse.describe(),
-            ", ".join(f"{t} ({modes[t]})" for t in tables),
+            ", ".join(f"{t} v{gold[t].version} ({modes[t]})" for t in tables),
         )
         for table in tables:
             try:
@@ -82,6 +84,7 @@ def run(context: JobContext) -> JobResult:
         details={
             "warehouse": context.settings.warehouse.type,
             "target": target,
+            "gold_versions": {table: gold[table].version for table in results},
             "tables": {table: r.as_dict() for table, r in results.items()},
         },
         message=f"{len(results)} table(s) published to {target}, {changed} row(s) changed",

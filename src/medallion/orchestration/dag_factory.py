@@ -166,12 +166,27 @@ class MedallionCliOperator(BaseOperator):
 # --- the EMR Serverless variant -----------------------------------------------------------------
 
 
+# Delta Lake on EMR Serverless (emr-spark-8.1.0 bundles Delta 4.2.0): the image's own jars, named
+# at submit time so the driver's JVM starts with them (AWS, "Using Delta Lake OSS with EMR
+# Serverless"). Nothing Delta is shipped in the packed environment.
+EMR_DELTA_JARS = (
+    "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar"
+)
+EMR_DELTA_CONF = {
+    "spark.jars": EMR_DELTA_JARS,
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
 def emr_spark_submit_parameters(venv_uri: str, driver_env: Mapping[str, str] | None = None) -> str:
-    """``sparkSubmitParameters``: ship the packed environment and run both sides on its Python.
+    """``sparkSubmitParameters``: the image's Delta jars and settings, the packed environment,
+    and both sides on its Python.
 
     ``driver_env`` adds environment variables for the driver (where the config is loaded).
     """
     conf = {
+        **EMR_DELTA_CONF,
         "spark.archives": f"{venv_uri}#{ENV_ALIAS}",
         "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": ENV_PYTHON,
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": ENV_PYTHON,

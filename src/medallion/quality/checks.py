@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from medallion.audit import read_records
 from medallion.config import Settings
-from medallion.lake import Lake, read_parquet
+from medallion.lake import Lake, read_delta
 from medallion.quality.results import FAILED, SKIPPED
 from medallion.quality.suite import Rule
 
@@ -217,7 +217,7 @@ def bronze_keys_in_silver(ctx: RunContext, rule: Rule) -> Observation:
     if rule.view not in ctx.frames:
         return _missing_table(rule)
     source, table = source_name.split("/", 1)
-    bronze = read_parquet(ctx.spark, ctx.lake.bronze(source, table))
+    bronze = read_delta(ctx.spark, ctx.lake.bronze(source, table))
     if bronze is None:
         return Observation(None, f"bronze table {source_name} does not exist", FAILED)
     keys = (

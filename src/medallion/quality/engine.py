@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from medallion.audit import utc_now_iso
 from medallion.config import Settings
-from medallion.lake import Lake, read_parquet
+from medallion.lake import Lake, read_delta
 from medallion.quality.checks import (
     CUSTOM,
     Observation,
@@ -117,7 +117,7 @@ def run_checks(
 
 def _register(ctx: RunContext, layer: str, table: str) -> None:
     path = ctx.lake.silver(table) if layer == "silver" else ctx.lake.gold(table)
-    frame = read_parquet(ctx.spark, path)
+    frame = read_delta(ctx.spark, path)
     view = view_name(layer, table)
     if frame is None:
         log.warning("validate: %s/%s does not exist at %s", layer, table, path)

@@ -2,8 +2,10 @@
 
 Written to ``<lake>/_reports/report_<D>.html``; it embeds its CSS and draws its charts as inline
 SVG, so it opens from disk with no network. Everything is read without Spark: the audit trail
-and the quality results are JSON, Parquet is read with pyarrow (footers only, for counts) and
-queried with DuckDB. Sections:
+and the quality results are JSON; lake tables are Delta tables read through their transaction
+log with ``deltalake`` (row counts from the log's per-file ``num_records``, rows from the
+version's pyarrow dataset, never from listing a table folder, which still holds files later
+commits removed) and queried with DuckDB. Sections:
 
 1. run summary: the latest audit record of each job for D;
 2. row flow per table through landing, bronze, quarantine, silver, gold and the warehouse;
@@ -28,12 +30,14 @@ import duckdb
 import fsspec
 import jinja2
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as pads
 
 from medallion import __version__
 from medallion.audit import read_records, utc_now_iso
 from medallion.config import Settings
-from medallion.lake import Lake
+from medallion.delta_reader import DeltaSnapshot, open_delta
+from medallion.errors import JobError
+from medallion.lake import RUN_DATE, Lake
 from medallion.quality.charts import flow_chart, trend_chart
 from medallion.quality.results import read_results
 from medallion.redact import redact
@@ -93,61 +97,62 @@ def render_report(data: dict[str, Any]) -> str:
 # --- collection -------------------------------------------------------------------------------
 
 
-class _LakeFiles:
-    """Parquet in the lake through fsspec and pyarrow: works for a folder and for s3:// alike."""
+class _LakeTables:
+    """The lake's Delta tables through their logs (a folder and s3:// alike), each opened once."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self.fs, self.root = fsspec.core.url_to_fs(lake.root)
+        self._opened: dict[str, DeltaSnapshot | None] = {}
 
-    def local(self, *parts: str) -> str:
-        return "/".join([self.root.rstrip("/"), *parts])
+    def table(self, *parts: str) -> DeltaSnapshot | None:
+        """The latest version of the table at ``parts`` under the lake; None when absent or
+        unreadable (the report shows what it can and says so in the log)."""
+        path = self.lake.path(*parts)
+        if path not in self._opened:
+            try:
+                self._opened[path] = open_delta(path)
+            except JobError as exc:
+                log.warning("report: %s", exc)
+                self._opened[path] = None
+        return self._opened[path]
 
-    def data_files(self, folder: str) -> list[str]:
-        """Visible Parquet files under ``folder`` (partition folders such as ``_batch_id=3`` kept)."""
-        if not self.fs.exists(folder):
-            return []
-        files = []
-        for path in self.fs.find(folder):
-            parts = path[len(folder) :].strip("/").split("/")
-            hidden = any(p.startswith(".") or (p.startswith("_") and "=" not in p) for p in parts)
-            if not hidden and path.endswith(".parquet"):
-                files.append(path)
-        return sorted(files)
-
-    def rows(self, folder: str) -> int | None:
-        files = self.data_files(folder)
-        if not files:
+    def rows(self, *parts: str, run_date: dt.date | None = None) -> int | None:
+        """Rows of the table (of its ``_run_date`` partition when given), from the log."""
+        table = self.table(*parts)
+        if table is None:
             return None
-        total = 0
-        for path in files:
-            with self.fs.open(path, "rb") as handle:
-                total += pq.ParquetFile(handle).metadata.num_rows
-        return total
+        if run_date is not None:
+            return table.partition_rows(RUN_DATE, run_date)
+        return table.rows if table.rows is not None else table.dataset().count_rows()
 
-    def read(self, folder: str, columns: list[str]) -> pa.Table | None:
-        """The given columns (those that exist) of every file under ``folder``."""
-        files = self.data_files(folder)
-        if not files:
+    def read(
+        self, *parts: str, columns: list[str], run_date: dt.date | None = None
+    ) -> pa.Table | None:
+        """The given columns (those that exist) of the table (of one ``_run_date``)."""
+        table = self.table(*parts)
+        if table is None:
             return None
-        with self.fs.open(files[0], "rb") as handle:
-            present = set(pq.ParquetFile(handle).schema_arrow.names)
-        wanted = [c for c in columns if c in present]
-        return pq.read_table(files, filesystem=self.fs, columns=wanted, partitioning=None)
+        where = None
+        if run_date is not None:
+            if RUN_DATE not in table.partition_columns:
+                return None
+            where = pads.field(RUN_DATE) == pa.scalar(run_date)
+        return table.read(columns, filter=where)
 
     def relative(self, path: str | None) -> str:
         """A source file path shown relative to the lake root."""
         if not path:
             return ""
         text = str(path).removeprefix("file://").removeprefix("file:")
-        for root in (self.lake.root, self.root):
-            if root and text.startswith(root.rstrip("/") + "/"):
-                return text[len(root.rstrip("/")) + 1 :]
+        _, root = fsspec.core.url_to_fs(self.lake.root)
+        for prefix in (self.lake.root, root):
+            if prefix and text.startswith(prefix.rstrip("/") + "/"):
+                return text[len(prefix.rstrip("/")) + 1 :]
         return text
 
 
 def collect(settings: Settings, lake: Lake, run_date: dt.date) -> dict[str, Any]:
-    files = _LakeFiles(lake)
+    files = _LakeTables(lake)
     records = read_records(lake.root)
     day = run_date.isoformat()
     latest = _latest_per_job([r for r in records if r.get("run_date") == day])
@@ -220,12 +225,11 @@ def _table_counts(latest: dict[str, dict]) -> dict[str, dict]:
 
 
 def _flow(
-    files: _LakeFiles, settings: Settings, latest: dict[str, dict], run_date: dt.date
+    files: _LakeTables, settings: Settings, latest: dict[str, dict], run_date: dt.date
 ) -> dict[str, Any]:
     """Rows per table per layer: the audit trail first, the lake itself where it is silent."""
     audited = _table_counts(latest)
     warehouse = _warehouse_counts(settings)
-    partition = f"_run_date={run_date.isoformat()}"
     rows = []
     for source, silver, gold in LINEAGE:
         ingest = audited.get(source, {})
@@ -239,13 +243,13 @@ def _flow(
             "warehouse": audited.get(f"warehouse/{gold}", {}).get("rows_out") if gold else None,
         }
         if values["bronze"] is None:
-            values["bronze"] = files.rows(files.local("bronze", src, tbl, partition))
+            values["bronze"] = files.rows("bronze", src, tbl, run_date=run_date)
         if values["quarantine"] is None:
-            values["quarantine"] = files.rows(files.local("quarantine", src, tbl, partition))
+            values["quarantine"] = files.rows("quarantine", src, tbl, run_date=run_date)
         if values["silver"] is None:
-            values["silver"] = files.rows(files.local("silver", silver))
+            values["silver"] = files.rows("silver", silver)
         if gold and values["gold"] is None:
-            values["gold"] = files.rows(files.local("gold", gold))
+            values["gold"] = files.rows("gold", gold)
         if gold and values["warehouse"] is None:
             values["warehouse"] = warehouse.get(gold)
         label = f"{source} → {silver}" + (f" → {gold}" if gold else "")
@@ -279,16 +283,18 @@ def _warehouse_counts(settings: Settings) -> dict[str, int]:
         con.close()
 
 
-def _quarantine(files: _LakeFiles, run_date: dt.date, flow: dict[str, dict]) -> dict[str, Any]:
-    partition = f"_run_date={run_date.isoformat()}"
+def _quarantine(files: _LakeTables, run_date: dt.date, flow: dict[str, dict]) -> dict[str, Any]:
     tables = []
     con = duckdb.connect()
     try:
         for source, _, _ in LINEAGE:
             src, tbl = source.split("/")
             frame = files.read(
-                files.local("quarantine", src, tbl, partition),
-                ["_reasons", "_raw_record", "_source_file", "_line"],
+                "quarantine",
+                src,
+                tbl,
+                columns=["_reasons", "_raw_record", "_source_file", "_line"],
+                run_date=run_date,
             )
             if frame is None or frame.num_rows == 0:
                 continue
@@ -327,7 +333,7 @@ def _quarantine(files: _LakeFiles, run_date: dt.date, flow: dict[str, dict]) -> 
     return {"tables": tables, "total": sum(t["rows"] for t in tables)}
 
 
-def _sample(files: _LakeFiles, row: dict[str, Any]) -> dict[str, Any]:
+def _sample(files: _LakeTables, row: dict[str, Any]) -> dict[str, Any]:
     raw = "" if row.get("_raw_record") is None else str(row["_raw_record"])
     return {
         "raw": raw[:RAW_RECORD_CHARS] + ("…" if len(raw) > RAW_RECORD_CHARS else ""),
@@ -357,10 +363,18 @@ def _quality(results: dict | None) -> dict[str, Any] | None:
     }
 
 
-def _scd2(files: _LakeFiles, run_date: dt.date) -> dict[str, Any] | None:
+def _scd2(files: _LakeTables, run_date: dt.date) -> dict[str, Any] | None:
     dim = files.read(
-        files.local("gold", "dim_customer"),
-        ["customer_sk", "customer_id", *TRACKED_ATTRIBUTES, "valid_from", "valid_to", "is_current"],
+        "gold",
+        "dim_customer",
+        columns=[
+            "customer_sk",
+            "customer_id",
+            *TRACKED_ATTRIBUTES,
+            "valid_from",
+            "valid_to",
+            "is_current",
+        ],
     )
     if dim is None:
         return None

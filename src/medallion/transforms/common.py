@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -64,3 +66,53 @@ def union_versions(existing: DataFrame | None, new: DataFrame) -> DataFrame:
 def month_of(date_column: str) -> Column:
     """The first day of the date's month: the partition key of the large silver tables."""
     return F.trunc(F.col(date_column), "month")
+
+
+def in_months(
+    month_column: str, months: Iterable[dt.date], from_month: dt.date | None = None
+) -> Column:
+    """True for rows whose month is one of ``months`` or (when given) ``from_month`` or later.
+
+    A predicate on a month partition column: Delta prunes the files of other months before it
+    opens any, both when a run reads the rows it recomputes and in a MERGE's target scan.
+    """
+    month = F.col(month_column)
+    chosen = sorted(set(months))
+    predicate = month.isin(chosen) if chosen else F.lit(False)
+    if from_month is not None:
+        predicate = predicate | (month >= F.lit(from_month))
+    return predicate
+
+
+def _comparable(frame: DataFrame, columns: Sequence[str], prefix: str) -> list[Column]:
+    """``columns`` of ``frame`` renamed with ``prefix``; maps as their sorted entries in JSON,
+    because Spark cannot compare (or join on) a map."""
+    types = {f.name: f.dataType for f in frame.schema.fields}
+
+    def value(column: str) -> Column:
+        if isinstance(types[column], T.MapType):
+            return F.to_json(F.array_sort(F.map_entries(F.col(column))))
+        return F.col(column)
+
+    return [value(c).alias(f"{prefix}{c}") for c in columns]
+
+
+def changed_rows(existing: DataFrame | None) -> Transform:
+    """The recomputed rows that ``existing`` does not already hold exactly as they are.
+
+    A row is unchanged when an existing row equals it in every column, nulls equal to nulls
+    (``<=>``). Only the changed and new rows go into a silver MERGE: Delta rewrites every file
+    in which a source row matches a target row, even when the update's condition then leaves the
+    row as it was, so an unchanged row left in the source would still cost a rewrite of its file.
+    """
+
+    def transform(current: DataFrame) -> DataFrame:
+        if existing is None:
+            return current
+        columns = current.columns
+        ours = current.select(*columns, *_comparable(current, columns, "_s_"))
+        theirs = existing.select(*_comparable(existing, columns, "_t_"))
+        same = [F.col(f"_s_{c}").eqNullSafe(F.col(f"_t_{c}")) for c in columns]
+        return ours.join(theirs, on=same, how="left_anti").select(*columns)
+
+    return transform

@@ -85,3 +85,27 @@ def flag_stream_reasons(
         return joined.withColumn("_reasons", reasons).select(*checked.columns)
 
     return transform
+
+
+def delivery_keys(bronze: DataFrame) -> DataFrame:
+    """What the judgement needs of bronze: the identity of every event already delivered."""
+    return bronze.select(EVENT_KEY, *DELIVERY_KEY)
+
+
+def tally_batch(judged: DataFrame) -> DataFrame:
+    """One row of counts for a judged micro-batch: the audit record's numbers.
+
+    ``valid`` rows go to bronze, the rest to quarantine; ``max_event_ts`` is the latest valid
+    event time, from which the run reports its watermark.
+    """
+    is_valid = F.size("_reasons") == 0
+    is_duplicate = F.array_contains("_reasons", DUPLICATE_EVENT)
+    is_late = F.array_contains("_reasons", LATE_EVENT)
+    return judged.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.coalesce(F.sum(is_valid.cast("long")), F.lit(0)).alias("valid"),
+        F.coalesce(F.sum(is_duplicate.cast("long")), F.lit(0)).alias("duplicates"),
+        F.coalesce(F.sum(is_late.cast("long")), F.lit(0)).alias("late"),
+        F.countDistinct("_source_file").alias("files"),
+        F.max(F.when(is_valid, F.col("event_ts"))).alias("max_event_ts"),
+    )

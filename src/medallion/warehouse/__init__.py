@@ -1,4 +1,7 @@
-"""The warehouse publisher: gold Parquet -> staging table -> one idempotent MERGE per table.
+"""The warehouse publisher: gold Delta table -> staging table -> one idempotent MERGE per table.
+
+Gold is read outside Spark through its Delta log (``medallion.delta_reader``), so a publish
+reads exactly one committed version of each table and never a file a later commit removed.
 
 ``open_warehouse`` returns the target the configuration names (``duckdb``, embedded, the local
 default; ``snowflake`` in production). The targets are imported lazily: the Snowflake connector

@@ -1,7 +1,7 @@
 """The warehouse publisher's interface, its result type, and what every target shares.
 
-A ``Warehouse`` publishes one gold table at a time: it loads the committed gold Parquet into a
-staging table unique to the run, makes the source one row per key, counts what will change, and
+A ``Warehouse`` publishes one gold table at a time: it loads the latest version of the gold
+Delta table (read through its transaction log, never by listing the folder) into a staging table unique to the run, makes the source one row per key, counts what will change, and
 applies one ``MERGE`` (or, in overwrite mode, a delete and an insert) in one transaction per
 table. Targets: ``DuckDBWarehouse`` (embedded, the local default) and ``SnowflakeWarehouse``.
 
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from medallion.delta_reader import DeltaSnapshot, open_delta
 from medallion.errors import JobError
 from medallion.lake import Lake
 
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 PublishMode = Literal["merge", "overwrite"]
 MODES: tuple[str, ...] = ("merge", "overwrite")
 
-_RETIRED_MARKER = ".__retired__"  # lake.write_table's name for a table being swapped out
-
 
 @dataclass(frozen=True)
 class PublishResult:
@@ -41,7 +40,7 @@ class PublishResult:
 
     table: str
     mode: str
-    rows_source: int  # rows in the gold Parquet, duplicates included
+    rows_source: int  # rows in the gold table's version, duplicates included
     inserted: int
     updated: int
     deleted: int
@@ -58,22 +57,31 @@ class PublishResult:
 
 @dataclass(frozen=True)
 class GoldTable:
-    """One committed gold table in the lake: its folder and its visible data files.
+    """One gold Delta table at the version the publish reads: the log's live files only.
 
-    ``files`` are paths as ``filesystem`` (an fsspec filesystem) names them: absolute local paths
-    for a local lake, ``bucket/key`` for S3.
+    ``snapshot`` is pinned when the table is located, so every step of a publish (schema,
+    staging load, counts) reads the same version even if gold commits meanwhile.
     """
 
     name: str
     uri: str
-    files: tuple[str, ...]
-    filesystem: Any = field(repr=False, compare=False)
-    root: str = ""  # the table folder as ``filesystem`` names it
-    partitioned: bool = False  # hive-style ``col=value`` folders below the table folder
+    snapshot: DeltaSnapshot = field(repr=False, compare=False)
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
+
+    @property
+    def partitioned(self) -> bool:
+        return bool(self.snapshot.partition_columns)
 
     @property
     def is_local(self) -> bool:
         return "://" not in self.uri or self.uri.startswith("file:")
+
+    def dataset(self) -> Any:
+        """The version's rows as a pyarrow dataset, partition values from the log included."""
+        return self.snapshot.dataset()
 
 
 @dataclass(frozen=True)
@@ -114,60 +122,20 @@ class Warehouse(ABC):
 # --- the gold side --------------------------------------------------------------------------
 
 
-def _hidden(part: str) -> bool:
-    # Spark's rule: names starting with "_" or "." are not data, except partition folders
-    # ("_col=value"), which carry a "=".
-    return part.startswith(".") or (part.startswith("_") and "=" not in part)
-
-
 def locate_gold(lake: Lake, table: str) -> GoldTable:
-    """The committed files of gold table ``table``; a ``JobError`` naming it when it is missing.
+    """The latest version of gold table ``table``; a ``JobError`` naming it when it is missing.
 
-    Files are listed here (not globbed by the reader) so that Spark's hidden entries inside the
-    table folder (``_SUCCESS``, ``_temporary/`` of a writer still running, ``.crc`` checksums)
-    are never read as data.
+    The files come from the Delta log: a file an earlier version held and a later commit
+    removed (an updated row's old file) is still in the folder but is never read.
     """
-    import fsspec
-
     uri = lake.gold(table)
-    fs, root = fsspec.core.url_to_fs(uri)
-    root = root.rstrip("/")
-    files: list[str] = []
-    partitioned = False
-    if fs.isdir(root):
-        for path in sorted(fs.find(root, withdirs=False)):
-            relative = path[len(root) :].strip("/").split("/")
-            if any(_hidden(part) for part in relative):
-                continue
-            partitioned = partitioned or any("=" in part for part in relative[:-1])
-            files.append(path)
-    if not files:
-        raise JobError(_missing_message(fs, root, uri, table))
-    return GoldTable(
-        name=table,
-        uri=uri,
-        files=tuple(files),
-        filesystem=fs,
-        root=root,
-        partitioned=partitioned,
-    )
-
-
-def _missing_message(fs: Any, root: str, uri: str, table: str) -> str:
-    parent, name = root.rsplit("/", 1)
-    try:
-        siblings = [p.rsplit("/", 1)[-1] for p in fs.ls(parent, detail=False)]
-    except (FileNotFoundError, OSError):
-        siblings = []
-    if any(s.startswith(f"{_RETIRED_MARKER}{name}.") for s in siblings):
-        return (
-            f"gold table '{table}' is missing at {uri}: a write of it was interrupted; "
-            f"rerun silver_to_gold for this date to restore it, then publish again"
+    snapshot = open_delta(uri)  # a JobError naming the table when it is not Delta
+    if snapshot is None:
+        raise JobError(
+            f"gold table '{table}' has not been produced yet (no Delta table at {uri}); "
+            f"run silver_to_gold for this date first"
         )
-    return (
-        f"gold table '{table}' has not been produced yet (no Parquet files under {uri}); "
-        f"run silver_to_gold for this date first"
-    )
+    return GoldTable(name=table, uri=uri, snapshot=snapshot)
 
 
 # --- shared policies ------------------------------------------------------------------------

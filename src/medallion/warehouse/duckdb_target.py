@@ -1,12 +1,15 @@
 """The embedded warehouse: a DuckDB file (``warehouse.duckdb.path``), the local default.
 
-DuckDB reads the committed gold Parquet itself (``read_parquet`` over the listed part files), so
-no rows pass through Python. Everything for one table runs in one DuckDB transaction, DDL
-included: creating or widening the target, loading the staging table, counting, the ``MERGE``
-and dropping the staging table. A failure rolls all of it back, staging table included.
+Gold is read through its Delta log: the pinned version's pyarrow dataset (exactly the log's live
+files, with the partition values the log records) is registered in DuckDB, which scans it in
+Arrow batches, so no row is converted to Python objects and no file a later commit removed is
+ever read. DuckDB's own Delta and httpfs extensions are not used (they are downloaded at run
+time). Everything for one table runs in one DuckDB transaction, DDL included: creating or
+widening the target, loading the staging table, counting, the ``MERGE`` and dropping the
+staging table. A failure rolls all of it back, staging table included.
 
-DuckDB targets are for local lakes: reading an ``s3://`` lake would need the httpfs extension and
-credentials inside DuckDB; the Snowflake target reads S3 through pyarrow and s3fs instead.
+DuckDB targets are for local lakes (``warehouse.type duckdb`` is the local default); the
+Snowflake target is the one for a lake on S3.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import duckdb
 
@@ -104,17 +106,23 @@ class DuckDBWarehouse(Warehouse):
             )
         con = self.connection
         started = time.perf_counter()
+        # The pinned Delta version as a view over its pyarrow dataset, for this publish only.
+        view = f"gold_{staging_name(gold.name, run_id)}"
+        con.register(view, gold.dataset())
         con.execute("BEGIN TRANSACTION")
         try:
-            result = self._publish(con, gold, list(keys), mode, run_id)
+            result = self._publish(con, gold, q(view), list(keys), mode, run_id)
             con.execute("COMMIT")
         except BaseException:
             _rollback(con, gold.name)
             raise
+        finally:
+            _unregister(con, view)
         log.info(
-            "publish %s -> %s (%s): %d source rows, inserted=%d updated=%d deleted=%d "
+            "publish %s (gold version %d) -> %s (%s): %d source rows, inserted=%d updated=%d deleted=%d "
             "unchanged=%d duplicates_removed=%d, %d rows in target, %.2fs",
             gold.name,
+            gold.version,
             self.table_name(gold.name),
             mode,
             result.rows_source,
@@ -132,19 +140,16 @@ class DuckDBWarehouse(Warehouse):
         self,
         con: duckdb.DuckDBPyConnection,
         gold: GoldTable,
+        reader: str,
         keys: list[str],
         mode: PublishMode,
         run_id: str,
     ) -> PublishResult:
         table = gold.name
         target = self.table_name(table)
-        reader = "read_parquet($files, hive_partitioning = $hive)"
-        params: dict[str, Any] = {"files": list(gold.files), "hive": gold.partitioned}
         source_columns = [
             Column(name, type_)
-            for name, type_, *_ in con.execute(
-                f"DESCRIBE SELECT * FROM {reader}", params
-            ).fetchall()
+            for name, type_, *_ in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
         ]
         check_keys(table, keys, source_columns)
         names = [c.name for c in source_columns]
@@ -169,7 +174,7 @@ class DuckDBWarehouse(Warehouse):
 
         staging = f"{q(self.schema)}.{q(staging_name(table, run_id))}"
         con.execute(f"DROP TABLE IF EXISTS {staging}")
-        con.execute(f"CREATE TABLE {staging} AS SELECT * FROM {reader}", params)
+        con.execute(f"CREATE TABLE {staging} AS SELECT * FROM {reader}")
         crash_point("publish.before_merge")
 
         rows_source, null_keys, distinct_keys = con.execute(
@@ -209,6 +214,13 @@ class DuckDBWarehouse(Warehouse):
             rows_target=rows_target,
             columns_added=tuple(c.name for c in added),
         )
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    try:
+        con.unregister(view)
+    except duckdb.Error as exc:  # never hide the publish's own outcome behind a cleanup error
+        log.warning("publish: could not drop the view %s: %s", view, exc)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection, table: str) -> None:

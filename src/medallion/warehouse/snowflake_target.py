@@ -8,11 +8,14 @@ Per table:
    ``TRANSIENT`` staging table ``STG_<TABLE>_<RUN ID HEX>`` (no fail-safe storage; visible to
    an operator while the run lasts; dropped in a ``finally``; a killed process can leave one
    behind, safe to drop).
-2. Load the staging table: with ``warehouse.snowflake.stage`` set (an external stage whose URL is
-   the lake root, e.g. ``s3://bucket/prod/lake/``), ``COPY INTO`` straight from the gold part
-   files, which is the scalable path on S3: Snowflake reads the files in parallel and no row
-   passes through this process. Without a stage, pyarrow reads the gold Parquet (local or S3
-   through s3fs) in batches of ``chunk_size`` rows and ``write_pandas`` uploads each batch.
+2. Load the staging table from the gold Delta table's pinned version, whose files come from
+   its transaction log (never from listing the folder, which still holds files later commits
+   removed): with ``warehouse.snowflake.stage`` set (an external stage whose URL is the lake
+   root, e.g. ``s3://bucket/prod/lake/``) and an unpartitioned table, ``COPY INTO`` with
+   ``FILES = (...)`` naming exactly the log's live files, which is the scalable path on S3:
+   Snowflake reads the files in parallel and no row passes through this process. Otherwise
+   the version's pyarrow dataset (local or S3, through delta-rs) is read in batches of
+   ``chunk_size`` rows and ``write_pandas`` uploads each batch.
 3. ``BEGIN``; count the changes; delete target rows whose key gold no longer has (Snowflake's
    ``MERGE`` has no ``WHEN NOT MATCHED BY SOURCE``); one ``MERGE``; check that both changed
    exactly the counted rows; ``COMMIT`` (``ROLLBACK`` on any error).
@@ -229,7 +232,7 @@ class SnowflakeWarehouse(Warehouse):
         cur = self.connection.cursor()
         table = gold.name
         target = self.table_name(table)
-        dataset = _dataset(gold)
+        dataset = gold.dataset()
         source_columns = self._source_columns(table, dataset.schema)
         names = [c.name for c in source_columns]
         key_names = [k.upper() for k in keys]
@@ -377,17 +380,18 @@ class SnowflakeWarehouse(Warehouse):
         return self._write_batches(gold, dataset, staging_table)
 
     def _copy_from_stage(self, cur: Any, gold: GoldTable, staging_table: str) -> int:
-        """``COPY INTO`` the staging table from the gold part files on the external stage."""
-        import fsspec
+        """``COPY INTO`` the staging table from the version's live files on the external stage.
 
-        _, lake_root = fsspec.core.url_to_fs(self.lake.root)
-        lake_root = lake_root.rstrip("/")
-        if not gold.root.startswith(lake_root + "/"):
+        ``FILES`` lists exactly the files of the Delta log's version (relative to the table
+        folder, as the log records them); the other files in the folder are never loaded.
+        """
+        lake_root = self.lake.root.rstrip("/")
+        if not gold.uri.startswith(lake_root + "/"):
             raise JobError(f"gold table '{gold.name}' at {gold.uri} is not under the lake root")
-        folder = gold.root[len(lake_root) + 1 :]
+        folder = gold.uri[len(lake_root) + 1 :]
         stage = self.config.stage.lstrip("@")  # type: ignore[union-attr]
         loaded = 0
-        files = [f[len(gold.root) + 1 :] for f in gold.files]
+        files = list(gold.snapshot.relative_files)
         for start in range(0, len(files), _COPY_FILES_PER_STATEMENT):
             batch = files[start : start + _COPY_FILES_PER_STATEMENT]
             listed = ", ".join("'" + f.replace("'", "\\'") + "'" for f in batch)
@@ -436,18 +440,6 @@ class SnowflakeWarehouse(Warehouse):
             loaded += int(rows)
         log.info("publish %s: uploaded %d rows in chunks of %d", gold.name, loaded, chunk_size)
         return loaded
-
-
-def _dataset(gold: GoldTable) -> Any:
-    import pyarrow.dataset as ds
-
-    return ds.dataset(
-        list(gold.files),
-        filesystem=gold.filesystem,
-        format="parquet",
-        partitioning="hive" if gold.partitioned else None,
-        partition_base_dir=gold.root if gold.partitioned else None,
-    )
 
 
 def _chunks(dataset: Any, rows: int) -> Iterator[pa.Table]:

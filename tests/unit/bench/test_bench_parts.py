@@ -149,6 +149,10 @@ def test_ratios_and_goals_come_from_the_measured_runs():
     ten = _scale(day1=600.0, day2=200.0, floor=100.0, jvm=4200.0)
     verdicts = {g["goal"]: g["met"] for g in goals.evaluate({"1": one, "10": ten})}
     assert verdicts == {
+        # Issue #16: without a baseline, the side-by-side ratios are not measured.
+        "scale 1 day-1 chain current / baseline": None,
+        "scale 10 day-1 chain current / baseline": None,
+        "scale 10 day-2 increment / day 1 (current)": True,  # 200 / 600
         "scale 1 day-1 chain wall (incl. JVM start)": True,
         "scale 1 day-1 chain / Spark floor": True,
         "scale 1 day-2 increment / day 1": True,
@@ -192,3 +196,116 @@ def test_run_watched_reports_the_peak_memory_of_the_process_tree(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b").write_bytes(b"y" * 24)
     assert folder_bytes(tmp_path) == 1024
+
+
+DELTA_SAVE_PLAN = f"""== Physical Plan ==
+Execute SaveIntoDataSourceCommand (1)
+   +- SaveIntoDataSourceCommand (2)
+         +- LogicalRelation (3)
+
+
+(1) Execute SaveIntoDataSourceCommand
+Output: []
+
+(2) SaveIntoDataSourceCommand
+Arguments: org.apache.spark.sql.delta.sources.DeltaDataSource@40313e46, [usermetadata={{"job": "crm_to_bronze", "run_id": "5e98"}}, replacewhere=`_run_date` = '2025-01-13', __partition_columns=["_run_date"], path={LAKE}/bronze/crm/accounts], Overwrite
+"""
+DELTA_NESTED_PLAN = f"""== Physical Plan ==
+AdaptiveSparkPlan (35)
+
+(1) Scan csv
+Location: InMemoryFileIndex [file:{LAKE}/landing/crm/accounts/dt=2025-01-13/part-00000.csv]
+"""
+MERGE_PLAN = f"""== Physical Plan ==
+Execute MergeIntoCommand (1)
+
+(1) Execute MergeIntoCommand
+Arguments: SubqueryAlias source, SubqueryAlias target, Delta[version=3, file:{LAKE}/silver/orders], ...
+"""
+STREAM_BATCH_PLAN = f"""== Physical Plan ==
+* Project (2)
++- Scan text (1)
+
+(1) Scan text
+Location: InMemoryFileIndex [file:{LAKE}/landing/kafka/order_events/dt=2025-01-13/batch-00006.jsonl, ... 9 entries]
+"""
+LOG_PLAN = f"""== Physical Plan ==
+AdaptiveSparkPlan (4)
+
+(1) Scan json
+Location: DeltaLogFileIndex [file:{LAKE}/silver/orders/_delta_log/00000000000000000003.json]
+"""
+
+
+def test_delta_writes_are_named_by_their_table_and_nested_executions_by_their_root(tmp_path):
+    assert eventlog.describe_query(DELTA_SAVE_PLAN, LAKE) == "write bronze/crm/accounts"
+    assert eventlog.describe_query(MERGE_PLAN, LAKE) == "merge silver/orders"
+    assert eventlog.describe_query(LOG_PLAN, LAKE) == "read silver/orders log"
+    # The Delta write's Spark jobs run in a nested execution that names only the sources; in a
+    # stream, the write itself is nested in the micro-batch's execution (the root).
+    events = [
+        {
+            "Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
+            "executionId": 2,
+            "rootExecutionId": 2,
+            "physicalPlanDescription": STREAM_BATCH_PLAN,
+        },
+        {
+            "Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
+            "executionId": 3,
+            "rootExecutionId": 2,
+            "physicalPlanDescription": DELTA_SAVE_PLAN,
+        },
+        {
+            "Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
+            "executionId": 5,
+            "rootExecutionId": 2,
+            "physicalPlanDescription": DELTA_NESTED_PLAN,
+        },
+        {
+            "Event": "SparkListenerJobStart",
+            "Job ID": 1,
+            "Stage IDs": [1],
+            "Properties": {"spark.jobGroup.id": "crm_to_bronze", "spark.sql.execution.id": "5"},
+        },
+        {
+            "Event": "SparkListenerStageCompleted",
+            "Stage Info": {
+                "Stage ID": 1,
+                "Stage Name": "save",
+                "Number of Tasks": 1,
+                "Submission Time": 1_000,
+                "Completion Time": 2_000,
+            },
+        },
+    ]
+    end = {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"}
+    events += [
+        {**end, "executionId": 5},
+        {**end, "executionId": 3},
+        {
+            # After the write ended: in-memory work of the batch, described by the batch's source.
+            "Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
+            "executionId": 6,
+            "rootExecutionId": 2,
+            "physicalPlanDescription": "== Physical Plan ==\nScan ExistingRDD (1)\n",
+        },
+        {
+            "Event": "SparkListenerJobStart",
+            "Job ID": 2,
+            "Stage IDs": [2],
+            "Properties": {"spark.jobGroup.id": "crm_to_bronze", "spark.sql.execution.id": "6"},
+        },
+        {**events[-1], "Stage Info": {**events[-1]["Stage Info"], "Stage ID": 2}},
+    ]
+    log = tmp_path / "app-1"
+    log.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    stages = eventlog.read_stages(log, {"crm_to_bronze": (0, 5_000)}, LAKE)
+    assert [(s.job, s.query) for s in stages] == [
+        ("crm_to_bronze", "write bronze/crm/accounts <- landing/crm/accounts"),
+        ("crm_to_bronze", "read landing/kafka/order_events"),
+    ]
+    tally = "== Physical Plan ==\nOverwriteByExpression (3)\n\n(3) OverwriteByExpression\nArguments: NoopWrite\n"
+    assert eventlog.describe_query(tally + COUNT_PLAN.split("\n", 3)[3], LAKE) == (
+        "tally bronze/snowflake/orders"
+    )

@@ -78,10 +78,15 @@ def test_replace_partition_writes_counts_and_clears_a_stale_date(spark, tmp_path
     other = spark.createDataFrame(
         [("c", RUN_DATE + dt.timedelta(days=1))], "v string, _run_date date"
     )
-    assert replace_partition(rows, table, RUN_DATE, rows=2) == 2
-    assert replace_partition(other, table, RUN_DATE + dt.timedelta(days=1), rows=1) == 1
-    assert replace_partition(rows.limit(0), table, RUN_DATE, rows=0) == 0
-    remaining = spark.read.parquet(table).groupBy("_run_date").count().collect()
+    first = replace_partition(rows, table, RUN_DATE, "{}")
+    second = replace_partition(other, table, RUN_DATE + dt.timedelta(days=1), "{}")
+    cleared = replace_partition(rows.limit(0), table, RUN_DATE, "{}")
+    assert [(c.version, c.rows_written) for c in (first, second, cleared)] == [
+        (0, 2),
+        (1, 1),
+        (2, 0),
+    ]
+    remaining = spark.read.format("delta").load(table).groupBy("_run_date").count().collect()
     assert [(r["_run_date"], r["count"]) for r in remaining] == [
         (RUN_DATE + dt.timedelta(days=1), 1)
     ]
@@ -105,7 +110,16 @@ def test_a_header_only_extract_ingests_zero_rows(spark, lake_settings):
     record = run_job(JOB_MAP["redshift_to_bronze"], RUN_DATE, lake_settings, spark)
     assert record.status == "succeeded"
     assert record.tables == [
-        {"name": "redshift/customer_behavior", "rows_in": 0, "rows_out": 0, "rows_quarantined": 0}
+        {
+            "name": "redshift/customer_behavior",
+            "rows_in": 0,
+            "rows_out": 0,
+            "rows_quarantined": 0,
+            "versions": {
+                "bronze/redshift/customer_behavior": 0,
+                "quarantine/redshift/customer_behavior": 0,
+            },
+        }
     ]
 
 
@@ -127,11 +141,11 @@ def test_a_job_run_types_and_partitions_bronze(spark, lake_settings):
     record = run_job(JOB_MAP["redshift_to_bronze"], RUN_DATE, lake_settings, spark)
     assert (record.rows_in, record.rows_out, record.rows_quarantined) == (2, 1, 1)
     root = lake_settings.lake.root
-    bronze = spark.read.parquet(f"{root}/bronze/redshift/customer_behavior")
+    bronze = spark.read.format("delta").load(f"{root}/bronze/redshift/customer_behavior")
     assert [
         (r["customer_id"], r["page_views"], r["_run_date"], r["_run_id"]) for r in bronze.collect()
     ] == [("C00000001", 7, RUN_DATE, record.run_id)]
-    quarantine = spark.read.parquet(f"{root}/quarantine/redshift/customer_behavior")
+    quarantine = spark.read.format("delta").load(f"{root}/quarantine/redshift/customer_behavior")
     assert [(r["_line"], r["_reasons"]) for r in quarantine.collect()] == [
         (3, ["page_views:range"])
     ]

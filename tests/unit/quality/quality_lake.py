@@ -1,16 +1,16 @@
 """A tiny but complete lake for the quality tests: silver written by hand, gold built from it
 with the real gold transformations, bronze for the key checks, quarantine with a hostile raw
-record, and audit records for two run dates."""
+record, and audit records for two run dates. Every table is a Delta table, as in the pipeline's
+lake: silver, bronze and quarantine written with ``deltalake`` (no Spark job), gold by Spark."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from decimal import Decimal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from deltalake import write_deltalake
 from pyspark.sql import functions as F
 
 from medallion.audit import AuditRecord, TableCount, write_record
@@ -80,10 +80,8 @@ _ARROW_TYPES = {
 }
 
 
-def write_parquet(
-    rows: list[tuple], ddl: str, path: str, partition: list[str] | None = None
-) -> None:
-    """Write rows with a Spark DDL schema as Parquet with pyarrow (much cheaper than Spark jobs)."""
+def write_delta(rows: list[tuple], ddl: str, path: str, partition: list[str] | None = None) -> None:
+    """Write rows with a Spark DDL schema as a Delta table with deltalake (cheaper than Spark)."""
     fields = []
     for column in ddl.split(", "):
         name, kind = column.split(" ", 1)
@@ -97,11 +95,7 @@ def write_parquet(
     table = pa.Table.from_pylist(
         [dict(zip([f.name for f in fields], row)) for row in rows], pa.schema(fields)
     )
-    if partition:
-        pq.write_to_dataset(table, path, partition_cols=partition)
-    else:
-        os.makedirs(path, exist_ok=True)
-        pq.write_table(table, f"{path}/part-00000.parquet")
+    write_deltalake(path, table, partition_by=partition or None, mode="overwrite")
 
 
 def build_lake(spark, root: str) -> None:
@@ -150,7 +144,7 @@ def build_lake(spark, root: str) -> None:
     }  # fmt: skip
     frames = {}
     for name, (rows, ddl, partition) in silver.items():
-        write_parquet(rows, ddl, f"{root}/silver/{name}", partition)
+        write_delta(rows, ddl, f"{root}/silver/{name}", partition)
         frames[name] = spark.createDataFrame(rows, ddl)
 
     # Gold from the real transformations, written by Spark as the gold job would.
@@ -180,7 +174,7 @@ def build_lake(spark, root: str) -> None:
         "product_performance": analytics.product_performance(dim_p, fact),
     }  # fmt: skip
     for name, frame in gold.items():
-        frame.coalesce(1).write.mode("overwrite").parquet(f"{root}/gold/{name}")
+        frame.coalesce(1).write.format("delta").mode("overwrite").save(f"{root}/gold/{name}")
 
     bronze = {
         "snowflake/orders": ("order_id string", [[("O1",)], [("O2",), ("O3",)]]),
@@ -194,17 +188,16 @@ def build_lake(spark, root: str) -> None:
             for batch, (day, day_rows) in enumerate(zip((D1, D), days))
             for row in day_rows
         ]
-        write_parquet(
-            rows,
-            f"{ddl}, _run_date date, _batch_id int",
-            f"{root}/bronze/{name}",
-            ["_run_date", "_batch_id"],
+        write_delta(
+            rows, f"{ddl}, _run_date date, _batch_id int", f"{root}/bronze/{name}", ["_run_date"]
         )
-    write_parquet(
-        [("r1", HOSTILE_RAW, ["order_id:pattern", "currency:allowed"], "landing/snowflake/orders/dt=2025-01-15/orders.csv", 7),
-         ("r1", '"O8",C1,P1,,XYZ', ["currency:allowed"], "landing/snowflake/orders/dt=2025-01-15/orders.csv", 9)],
-        "_run_id string, _raw_record string, _reasons array<string>, _source_file string, _line int",
-        f"{root}/quarantine/snowflake/orders/_run_date={D.isoformat()}",
+    write_delta(
+        [("r1", HOSTILE_RAW, ["order_id:pattern", "currency:allowed"], "landing/snowflake/orders/dt=2025-01-15/orders.csv", 7, D),
+         ("r1", '"O8",C1,P1,,XYZ', ["currency:allowed"], "landing/snowflake/orders/dt=2025-01-15/orders.csv", 9, D),
+         ("r0", '"O7",C1,P1,,ABC', ["currency:allowed"], "landing/snowflake/orders/dt=2025-01-14/orders.csv", 3, D1)],
+        "_run_id string, _raw_record string, _reasons array<string>, _source_file string, _line int, _run_date date",
+        f"{root}/quarantine/snowflake/orders",
+        ["_run_date"],
     )  # fmt: skip
 
     # The audit trail of both run dates: bronze jobs per source table, silver and gold counts.

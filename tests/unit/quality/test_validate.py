@@ -75,17 +75,19 @@ def test_clean_lake_passes_and_warnings_do_not_fail_the_gate(spark, lake):
 def test_planted_defects_fail_the_run_with_their_check_ids(spark, lake, tmp_path, capsys):
     root = lake.lake.root
     # silver: a second copy of order O3 (a duplicate key that deduplication should have removed)
-    orders = spark.read.parquet(f"{root}/silver/orders")
+    orders = spark.read.format("delta").load(f"{root}/silver/orders")
     orders = orders.unionByName(orders.where("order_id = 'O3'")).localCheckpoint()
-    orders.write.mode("overwrite").partitionBy("order_date").parquet(f"{root}/silver/orders")
+    orders.write.format("delta").mode("overwrite").save(f"{root}/silver/orders")
     # gold: an orphan fact, whose customer_sk no dim_customer row has
-    fact = spark.read.parquet(f"{root}/gold/fact_orders")
+    fact = spark.read.format("delta").load(f"{root}/gold/fact_orders")
     orphan = fact.selectExpr(
         "order_id",
         "IF(order_id = 'O1', 424242, customer_sk) AS customer_sk",
         "* EXCEPT (order_id, customer_sk)",
     )
-    orphan.localCheckpoint().write.mode("overwrite").parquet(f"{root}/gold/fact_orders")
+    orphan.localCheckpoint().write.format("delta").mode("overwrite").save(
+        f"{root}/gold/fact_orders"
+    )
     # reconciliation: a later snowflake_to_bronze run whose order counts do not add up (6 != 3 + 2)
     write_audit(
         root, "snowflake_to_bronze", D, minute=30,

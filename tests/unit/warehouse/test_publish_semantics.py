@@ -327,3 +327,19 @@ def test_result_serialises_for_the_audit_record(target, gold):
         "rows_target": 1,
         "columns_added": [],
     }
+
+
+def test_an_updated_gold_row_is_published_from_the_new_file_only(target, gold):
+    """Delta leaves the updated row's old file in the folder; the publisher must not read it."""
+    from deltalake import DeltaTable
+
+    path = gold.write("fact_orders", [order("o1"), order("o2"), order("o3")])
+    publish(target, gold, "fact_orders")
+    DeltaTable(path).update(updates={"status": "'returned'"}, predicate="order_id = 'o2'")
+
+    result = publish(target, gold, "fact_orders", run_id="00000000-0000-0000-0000-000000000009")
+
+    assert counts(result) == (0, 1, 0, 2)
+    assert (result.rows_source, result.rows_target) == (3, 3)
+    statuses = {row["order_id"]: row["status"] for row in target.rows("fact_orders")}
+    assert statuses == {"o1": "shipped", "o2": "returned", "o3": "shipped"}

@@ -1,18 +1,17 @@
 """Gold-like tables for the publisher tests, and a window into each warehouse target.
 
-Gold is written with pyarrow as Spark lays it out: a folder of part files plus ``_SUCCESS`` and
-hidden ``.crc`` files that the publisher must ignore. Shapes follow DESIGN.md section 7.
+Gold is written as Delta tables with ``deltalake`` (no Spark needed): each ``write`` is a new
+version of the table, so the files of earlier versions stay in the folder, removed by the log,
+exactly what the publisher must never read. Shapes follow DESIGN.md section 7.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from decimal import Decimal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from deltalake import write_deltalake
 
 from medallion.config import SnowflakeConfig
 from medallion.lake import Lake
@@ -115,24 +114,23 @@ def day(date_sk):
 
 
 class GoldLake:
-    """Writes gold-like tables into a tmp lake the way Spark lays them out."""
+    """Writes gold-like Delta tables into a tmp lake, one new version per ``write``."""
 
     def __init__(self, root: str) -> None:
         self.lake = Lake.from_root(root)
 
     def write(self, table: str, rows: list[dict], schema: pa.Schema | None = None) -> str:
+        """Replace the table's contents with ``rows`` (the schema too, when it changed).
+
+        Two commits, an overwrite and an append of half the rows each, so a version has two
+        data files and the earlier versions' files stay behind in the folder.
+        """
         schema = schema or SCHEMAS[table]
         path = self.lake.gold(table)
-        shutil.rmtree(path, ignore_errors=True)
-        os.makedirs(path)
         data = pa.Table.from_pylist(rows, schema=schema)
         half = data.num_rows // 2
-        for i, part in enumerate([data.slice(0, half), data.slice(half)]):
-            name = f"part-{i:05d}-0000.snappy.parquet"
-            pq.write_table(part, f"{path}/{name}")
-            with open(f"{path}/.{name}.crc", "wb") as handle:  # Spark's checksum files
-                handle.write(b"not parquet")
-        open(f"{path}/_SUCCESS", "w").close()
+        write_deltalake(path, data.slice(0, half), mode="overwrite", schema_mode="overwrite")
+        write_deltalake(path, data.slice(half), mode="append")
         return path
 
 

@@ -24,6 +24,9 @@ UNKNOWN_SK = -1
 UNKNOWN_ID = "UNKNOWN"
 HISTORY_START = dt.datetime(1900, 1, 1)
 OPEN_END = dt.datetime(9999, 12, 31)
+# The key column of the MERGE's staged source: the customer_id of a row to update in place, null
+# for a row to insert (see scd2_merge_source).
+MERGE_KEY = "_merge_key"
 
 TRACKED_ATTRIBUTES = ["segment", "country", "email", "crm_account_id", "crm_industry"]
 DESCRIPTIVE_ATTRIBUTES = ["first_name", "last_name", "crm_account_name"]
@@ -94,18 +97,70 @@ def unknown_member(spark) -> DataFrame:
 
 
 def scd2_merge(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
-    """Fold a snapshot of current customers into the dimension's history.
+    """Fold a snapshot of current customers into the dimension's history (the whole table).
 
     ``existing`` is the dimension so far (None on the first run); the unknown member row is
-    carried through unchanged. Applying the same snapshot twice changes nothing.
+    carried through unchanged. Applying the same snapshot twice changes nothing. This is the
+    specification of the history; the job applies it to the Delta table as a MERGE of
+    :func:`scd2_merge_source`, which changes exactly the rows this function changes.
     """
     spark = snapshot.sparkSession
-    if existing is None:
-        existing = unknown_member(spark)
-    history = existing.where(F.col("customer_sk") != UNKNOWN_SK).select(*DIM_CUSTOMER_COLUMNS)
+    history = _history(existing if existing is not None else unknown_member(spark))
     closed = history.where(~F.col("is_current"))
-    current = history.where(F.col("is_current"))
+    flagged = _flag(history.where(F.col("is_current")), snapshot)
 
+    kept = flagged.where(~F.col("_is_new") & ~F.col("_is_changed")).select(*DIM_CUSTOMER_COLUMNS)
+    # Descriptive (type-1) attributes of kept rows follow the latest snapshot.
+    refreshed = _refresh_descriptive(kept, snapshot)
+    merged = (
+        closed.unionByName(_retired(flagged)).unionByName(refreshed).unionByName(_opened(flagged))
+    )
+    return unknown_member(spark).unionByName(merged).select(*DIM_CUSTOMER_COLUMNS)
+
+
+def scd2_merge_source(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
+    """The staged source of the SCD2 MERGE: only the rows the snapshot changes, as final rows.
+
+    Delta's SCD2 pattern: rows keyed by ``customer_id`` (``MERGE_KEY``) update the customer's
+    current row in place - a changed customer's version closed (``valid_to`` = the new
+    version's ``valid_from``, ``is_current`` = false), an unchanged customer's descriptive
+    attributes refreshed - and rows with a null key match nothing, so they insert: the new
+    version of a changed customer and the first version of a new one. Unchanged customers whose
+    descriptive attributes did not move are not in the source at all, so the MERGE leaves their
+    rows (and the files holding them) alone. The values come from the same comparison as
+    :func:`scd2_merge`, so keys and validity windows are the same numbers.
+    """
+    spark = snapshot.sparkSession
+    history = _history(existing if existing is not None else unknown_member(spark))
+    flagged = _flag(history.where(F.col("is_current")), snapshot)
+    descriptive_moved = F.lit(False)
+    for c in DESCRIPTIVE_ATTRIBUTES:
+        descriptive_moved = descriptive_moved | ~F.col(c).eqNullSafe(F.col(f"_snap_{c}"))
+    needs_refresh = (
+        ~F.col("_is_new") & ~F.col("_is_changed") & ~F.col("_is_gone") & descriptive_moved
+    )
+    refreshed = flagged.where(needs_refresh).select(
+        *[F.col(f"_snap_{c}").alias(c) if c in DESCRIPTIVE_ATTRIBUTES else F.col(c)
+          for c in DIM_CUSTOMER_COLUMNS]
+    )  # fmt: skip
+    in_place = _retired(flagged).unionByName(refreshed)
+    return in_place.select(
+        F.col("customer_id").alias(MERGE_KEY), *DIM_CUSTOMER_COLUMNS
+    ).unionByName(
+        _opened(flagged).select(
+            F.lit(None).cast(T.StringType()).alias(MERGE_KEY), *DIM_CUSTOMER_COLUMNS
+        )
+    )
+
+
+def _history(existing: DataFrame) -> DataFrame:
+    return existing.where(F.col("customer_sk") != UNKNOWN_SK).select(*DIM_CUSTOMER_COLUMNS)
+
+
+def _flag(current: DataFrame, snapshot: DataFrame) -> DataFrame:
+    """Current versions beside the snapshot (full outer join on ``customer_id``): the current
+    row's columns, the snapshot's as ``_snap_*``, what happened (``_is_new``, ``_is_changed``,
+    ``_is_gone``) and when a new version would start (``_new_from``)."""
     cur = current.alias("cur")
     snap = snapshot.alias("snap")
     compared = cur.join(
@@ -120,7 +175,7 @@ def scd2_merge(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
     new_from = F.when(is_new, F.lit(HISTORY_START)).otherwise(
         F.greatest(F.col("snap.change_ts"), F.col("cur.valid_from") + F.expr("INTERVAL 1 SECOND"))
     )
-    flagged = compared.select(
+    return compared.select(
         F.col("cur.*"),
         *[
             F.col(f"snap.{c}").alias(f"_snap_{c}")
@@ -137,13 +192,19 @@ def scd2_merge(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
         new_from.alias("_new_from"),
     )
 
-    kept = flagged.where(~F.col("_is_new") & ~F.col("_is_changed")).select(*DIM_CUSTOMER_COLUMNS)
-    retired = flagged.where(F.col("_is_changed")).select(
+
+def _retired(flagged: DataFrame) -> DataFrame:
+    """The changed customers' current versions, closed where the new version starts."""
+    return flagged.where(F.col("_is_changed")).select(
         *[c for c in DIM_CUSTOMER_COLUMNS if c not in ("valid_to", "is_current")],
         F.col("_new_from").alias("valid_to"),
         F.lit(False).alias("is_current"),
     )
-    opened = flagged.where(F.col("_is_new") | F.col("_is_changed")).select(
+
+
+def _opened(flagged: DataFrame) -> DataFrame:
+    """The new current versions: a changed customer's next one, a new customer's first."""
+    return flagged.where(F.col("_is_new") | F.col("_is_changed")).select(
         surrogate_key("_snap_customer_id", "_new_from").alias("customer_sk"),
         F.col("_snap_customer_id").alias("customer_id"),
         *[F.col(f"_snap_{c}").alias(c) for c in DESCRIPTIVE_ATTRIBUTES + TRACKED_ATTRIBUTES],
@@ -152,10 +213,6 @@ def scd2_merge(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
         F.lit(OPEN_END).cast(T.TimestampType()).alias("valid_to"),
         F.lit(True).alias("is_current"),
     )
-    # Descriptive (type-1) attributes of kept rows follow the latest snapshot.
-    refreshed = _refresh_descriptive(kept, snapshot)
-    merged = closed.unionByName(retired).unionByName(refreshed).unionByName(opened)
-    return unknown_member(spark).unionByName(merged).select(*DIM_CUSTOMER_COLUMNS)
 
 
 def _refresh_descriptive(kept: DataFrame, snapshot: DataFrame) -> DataFrame:

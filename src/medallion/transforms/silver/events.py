@@ -1,7 +1,7 @@
 """Order events and customer behaviour in silver: deduplicated across runs, orphans flagged.
 
 Both are partitioned by the month of their business date (``event_month``, the first day of the
-``event_date``'s month) so a daily run rewrites only the months it touched, in files large enough
+``event_date``'s month) so a daily run reads only the months it touches, in files large enough
 to read efficiently (a day partition would be a few rows per file).
 """
 

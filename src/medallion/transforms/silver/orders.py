@@ -3,8 +3,8 @@ unknown customers and products flagged (kept, never dropped).
 
 Partitioned by ``order_month`` (the first day of the order's month): orders span years, so a day
 partition would hold a handful of rows in a file of its own, and every read would pay for
-thousands of tiny files. A month keeps files large and still lets an increment rewrite only the
-months it touches."""
+thousands of tiny files. A month keeps files large, and a run's reads of the orders it recomputes
+(and its MERGE's target scan) skip the files of every other month."""
 
 from __future__ import annotations
 

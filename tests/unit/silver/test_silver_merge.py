@@ -1,0 +1,137 @@
+"""The silver write step on tiny inline Delta tables: first write, one MERGE of only the changed
+rows, and a run with nothing new (zeros, no crash)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from medallion.audit import TableCount
+from medallion.jobs.base import JobContext
+from medallion.jobs.silver import SilverBuild
+from medallion.lake import Lake, append, read_delta
+from medallion.transforms.common import changed_rows
+
+D = dt.date
+PRODUCT_SCHEMA = "product_id string, price decimal(18,2), brand string"
+EVENT_SCHEMA = "event_id string, metadata map<string,string>, note string"
+
+
+def test_changed_rows_keeps_new_and_changed_rows_nulls_and_maps_compared_by_value(spark):
+    existing = spark.createDataFrame(
+        [
+            ("E1", {"a": "1", "b": "2"}, None),  # unchanged (null note, same map)
+            ("E2", {"a": "1"}, "x"),  # map changes
+            ("E3", None, "y"),  # note changes from y to null
+        ],
+        EVENT_SCHEMA,
+    )
+    current = spark.createDataFrame(
+        [
+            ("E1", {"b": "2", "a": "1"}, None),
+            ("E2", {"a": "2"}, "x"),
+            ("E3", None, None),
+            ("E4", {}, "new"),
+        ],
+        EVENT_SCHEMA,
+    )
+    expected = spark.createDataFrame(
+        [("E2", {"a": "2"}, "x"), ("E3", None, None), ("E4", {}, "new")], EVENT_SCHEMA
+    )
+    result = current.transform(changed_rows(existing))
+    assertDataFrameEqual(result, expected)
+    assert current.transform(changed_rows(None)) is current
+
+
+def _context(spark, tmp_path, day: dt.date, run_id: str) -> JobContext:
+    from medallion.config import parse_settings
+
+    settings = parse_settings(f'env: local\nlake: {{root: "{tmp_path / "lake"}"}}\n', "test")
+    lake = Lake.from_root(str(tmp_path / "lake"))
+    return JobContext(spark, settings, lake, day, run_id, job="bronze_to_silver")
+
+
+def _products(spark, rows):
+    from decimal import Decimal
+
+    return spark.createDataFrame(
+        [(pid, Decimal(price), brand) for pid, price, brand in rows], PRODUCT_SCHEMA
+    )
+
+
+def _files(spark, path: str) -> set[str]:
+    return {
+        r[0] for r in spark.read.format("delta").load(path).select(F.input_file_name()).collect()
+    }
+
+
+def test_silver_write_merges_only_changed_rows_and_inserts_new_keys(spark, tmp_path):
+    day1 = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
+    first = _products(spark, [("P1", "1.00", "acme"), ("P2", "2.00", None)]).coalesce(1)
+    day1.write("products", first, day1.existing("products"), 2)
+    path = day1.lake.silver("products")
+    untouched = _files(spark, path)  # the file holding P1 and P2
+    # P3 in a file of its own, so that what the MERGE rewrites is visible file by file.
+    append(_products(spark, [("P3", "3.00", "z")]).coalesce(1), path, metadata="{}")
+
+    day2 = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2"))
+    existing = day2.existing("products")
+    recomputed = _products(
+        spark,
+        [
+            ("P1", "1.00", "acme"),  # unchanged
+            ("P2", "2.00", None),  # unchanged, its null compared null-safe
+            ("P3", "3.50", "z"),  # changed
+            ("P4", "4.00", "new"),  # new key
+        ],
+    )
+    result = day2.write("products", recomputed, existing, rows_in=2)
+
+    assertDataFrameEqual(result, recomputed)
+    history = DeltaTable.forPath(spark, path).history(1).first()
+    metrics = {k: int(v) for k, v in history["operationMetrics"].items() if v.isdigit()}
+    assert history["operation"] == "MERGE"
+    assert json.loads(history["userMetadata"])["run_id"] == "run-2"
+    assert (metrics["numSourceRows"], metrics["numTargetRowsInserted"]) == (2, 1)
+    assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsCopied"]) == (1, 0)
+    # Only P3's file was rewritten: the file holding the unchanged P1 and P2 is still live.
+    assert metrics["numTargetFilesRemoved"] == 1
+    assert len(untouched) == 1 and untouched <= _files(spark, path)
+    assert day2.tables == [
+        TableCount("silver/products", rows_in=2, rows_out=4, versions={"silver/products": 2})
+    ]
+    assert (day2.details["products_rows_changed"], day2.details["products_rows_rewritten"]) == (
+        2,
+        2,
+    )
+
+
+def test_silver_write_with_nothing_new_succeeds_and_records_zeros(spark, tmp_path):
+    build = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
+    rows = _products(spark, [("P1", "1.00", "acme")])
+    build.write("products", rows, None, 1)
+    again = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2"))
+    existing = again.existing("products")
+    empty = spark.createDataFrame([], PRODUCT_SCHEMA)
+    again.write("products", existing.unionByName(empty), existing, rows_in=0)
+    (count,) = again.tables
+    assert (count.rows_in, count.rows_out) == (0, 1)
+    assert again.details["products_rows_changed"] == 0
+    assertDataFrameEqual(read_delta(spark, again.lake.silver("products")), rows)
+
+
+def test_rebuild_overwrites_the_table_in_one_commit(spark, tmp_path):
+    build = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
+    build.write("products", _products(spark, [("P1", "1.00", "a"), ("P2", "2.00", "b")]), None, 2)
+    rebuild = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2"), rebuild=True)
+    assert rebuild.existing("products") is None
+    only = _products(spark, [("P1", "1.50", "a")])
+    rebuild.write("products", only, None, 1)
+    history = DeltaTable.forPath(spark, rebuild.lake.silver("products")).history(1).first()
+    assert (history["version"], history["operation"]) == (1, "WRITE")
+    assert rebuild.tables[0].versions == {"silver/products": 1}
+    assertDataFrameEqual(read_delta(spark, rebuild.lake.silver("products")), only)
