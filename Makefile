@@ -18,7 +18,8 @@ help:
 	@echo "make run    set up, generate sample data, run the whole pipeline, validate, report"
 	@echo "make test   set up and run the test suite"
 	@echo "make lint   ruff check + format check"
-	@echo "make bench  benchmarks (see bench/README.md)"
+	@echo "make jars   fetch Delta Lake's (and hadoop-aws's) jars from Maven Central into .jars/"
+	@echo "make bench  benchmarks (see bench/README.md); BENCH_BASELINE=REF runs a git ref beside"
 	@echo "make clean  remove data/, caches and the virtual environment"
 
 .tools/bin/uv:

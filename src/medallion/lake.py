@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -40,6 +41,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from medallion.errors import JobError, UsageError
+
+log = logging.getLogger(__name__)
 
 RUN_DATE = "_run_date"
 DELTA = "delta"
@@ -292,9 +295,25 @@ def replace_where(
     writer = _writer(df, metadata, None if exists else partition_by).mode("overwrite")
     writer = writer.option("replaceWhere", f"`{column}` = '{literal}'")
     writer = _with_txn(writer, txn)
-    with delta_errors(path):
-        writer.save(path)
+    try:
+        with delta_errors(path):
+            writer.save(path)
+    except JobError as exc:
+        # Two runs of different dates may write one table at once (the ingests of two dates):
+        # Delta lets their disjoint replaceWhere commits through, but of two runs that both
+        # *create* the table only one can win. The loser's commit wrote nothing, so it writes
+        # again, now into the table the winner created, under the same conflict checks.
+        if exists or not _is_conflict(exc) or not is_delta_table(spark, path):
+            raise
+        log.info("%s was created by a concurrent run; writing %s again", table_label(path), literal)
+        return replace_where(df, path, column=column, value=value, metadata=metadata, txn=txn)
     return _new_commit(spark, path, before)
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    text = f"{cause}" + (str(cause.java_exception) if isinstance(cause, Py4JJavaError) else "")
+    return any(marker in text for marker in _CONFLICT_MARKERS)
 
 
 def _new_commit(spark: SparkSession, path: str, before: int | None) -> Commit:

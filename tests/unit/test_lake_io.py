@@ -225,3 +225,50 @@ def test_two_writers_racing_on_one_table_leave_one_whole_commit_each_or_a_clear_
     assert len(history) == 1 + len(writers) - len(refused)
     for entry in history[:-1]:  # every version after the first is exactly one writer's rows
         assert tuple(_content(spark, path, entry["version"])) in wholes
+
+
+@pytest.mark.parametrize("table_exists", [False, True], ids=["new table", "existing table"])
+def test_two_dates_written_at_once_both_land(spark, tmp_path, table_exists):
+    """The ingests of two dates may run at once: their replaceWhere commits touch disjoint
+    dates, and even when both create the table, both dates end up in it, each whole."""
+    path = str(tmp_path / "bronze" / "redshift" / "customer_behavior")
+    day0 = DAY1 - dt.timedelta(days=1)
+    if table_exists:
+        replace_where(
+            _days(spark, [(0, day0)]),
+            path,
+            column="_run_date",
+            value=day0,
+            metadata="{}",
+            partition_by=["_run_date"],
+        )
+    dates = {DAY1: list(range(10, 40)), DAY2: list(range(50, 90))}
+    start = threading.Barrier(len(dates))
+    errors: list[BaseException] = []
+
+    def write(day: dt.date) -> None:
+        frame = _days(spark, [(i, day) for i in dates[day]])
+        frame.cache().count()
+        start.wait()
+        try:
+            replace_where(
+                frame,
+                path,
+                column="_run_date",
+                value=day,
+                metadata="{}",
+                partition_by=["_run_date"],
+            )
+        except BaseException as exc:  # collected: the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(day,)) for day in dates]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    expected = sorted((i, day) for day, ids in dates.items() for i in ids)
+    if table_exists:
+        expected = sorted([(0, day0), *expected])
+    assert _content(spark, path) == expected
