@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -196,15 +197,25 @@ def commit_metadata(run_id: str, **extra: str) -> str:
     return json.dumps({"run_id": run_id, **extra}, sort_keys=True)
 
 
-def run_id_of(user_metadata: str | None) -> str | None:
-    """The run id a commit's ``userMetadata`` names, or None (a commit made outside the pipeline)."""
+def parse_commit_metadata(user_metadata: str | None) -> dict:
+    """A commit's ``userMetadata`` as the dict :func:`commit_metadata` wrote (empty otherwise)."""
     if not user_metadata:
-        return None
+        return {}
     try:
         value = json.loads(user_metadata)
     except ValueError:
-        return None
-    return value.get("run_id") if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def run_id_of(user_metadata: str | None) -> str | None:
+    """The run id a commit's ``userMetadata`` names, or None (a commit made outside the pipeline)."""
+    return parse_commit_metadata(user_metadata).get("run_id")
+
+
+def operation_metrics(raw: dict | None) -> dict[str, int]:
+    """Delta's ``operationMetrics`` (strings) as integers; non-numeric entries are left out."""
+    return {k: int(v) for k, v in (raw or {}).items() if _is_int(v)}
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
@@ -245,7 +256,7 @@ def last_commit(spark: SparkSession, path: str) -> Commit:
     from delta.tables import DeltaTable
 
     row = DeltaTable.forPath(spark, path).history(1).first()
-    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if _is_int(v)}
+    metrics = operation_metrics(row["operationMetrics"])
     return Commit(path, int(row["version"]), row["operation"], metrics)
 
 
@@ -285,35 +296,57 @@ def replace_where(
 
     Delta's ``replaceWhere``: the rows matching the predicate are removed and ``df`` is added in
     the same commit (an empty ``df`` just removes them), so a rerun of a date replaces exactly
-    that date's contribution. A new table is created partitioned by ``partition_by``.
-    ``txn`` = (app id, version) makes the write idempotent (see :func:`append`).
+    that date's contribution. A new table is first created, empty, partitioned by
+    ``partition_by`` (see :func:`create_if_absent`): the ingests of two dates may write one
+    table at once, and Delta lets their disjoint replaceWhere commits through only once the
+    table exists. ``txn`` = (app id, version) makes the write idempotent (see :func:`append`).
     """
     literal = value.isoformat() if isinstance(value, dt.date) else str(value)
     spark = df.sparkSession
-    exists = require_delta_or_absent(spark, path)
-    before = table_version(spark, path) if exists else None
-    writer = _writer(df, metadata, None if exists else partition_by).mode("overwrite")
+    before = create_if_absent(spark, path, df.schema, partition_by)
+    writer = _writer(df, metadata, None).mode("overwrite")
     writer = writer.option("replaceWhere", f"`{column}` = '{literal}'")
     writer = _with_txn(writer, txn)
-    try:
-        with delta_errors(path):
-            writer.save(path)
-    except JobError as exc:
-        # Two runs of different dates may write one table at once (the ingests of two dates):
-        # Delta lets their disjoint replaceWhere commits through, but of two runs that both
-        # *create* the table only one can win. The loser's commit wrote nothing, so it writes
-        # again, now into the table the winner created, under the same conflict checks.
-        if exists or not _is_conflict(exc) or not is_delta_table(spark, path):
-            raise
-        log.info("%s was created by a concurrent run; writing %s again", table_label(path), literal)
-        return replace_where(df, path, column=column, value=value, metadata=metadata, txn=txn)
+    with delta_errors(path):
+        writer.save(path)
     return _new_commit(spark, path, before)
 
 
-def _is_conflict(exc: BaseException) -> bool:
-    cause = exc.__cause__
-    text = f"{cause}" + (str(cause.java_exception) if isinstance(cause, Py4JJavaError) else "")
-    return any(marker in text for marker in _CONFLICT_MARKERS)
+def create_if_absent(
+    spark: SparkSession, path: str, schema: T.StructType, partition_by: list[str] | None
+) -> int:
+    """Create an empty Delta table at ``path`` unless one is there; return its version.
+
+    Creating it empty, in a commit of its own, keeps the race of two first writers harmless: of
+    two creations only one commits, the other finds the table made and goes on, and no data
+    file is ever written into a folder that has no log yet (which a concurrent writer would
+    take for foreign files).
+    """
+    from delta.tables import DeltaTable
+
+    if not require_delta_or_absent(spark, path):
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+        if partition_by:
+            builder = builder.partitionedBy(*partition_by)
+        try:
+            with delta_errors(path):
+                builder.execute()
+        except Exception:
+            # A concurrent creator's commit won (a conflict, or its log folder made ours see a
+            # "non-empty location"): wait the moment it takes to land, then write into it.
+            if not _wait_for_table(spark, path):
+                raise
+            log.info("%s was created by a concurrent run; writing into it", table_label(path))
+    return last_commit(spark, path).version
+
+
+def _wait_for_table(spark: SparkSession, path: str, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if is_delta_table(spark, path):
+            return True
+        time.sleep(0.2)
+    return is_delta_table(spark, path)
 
 
 def _new_commit(spark: SparkSession, path: str, before: int | None) -> Commit:
@@ -450,6 +483,10 @@ def table_label(path: str) -> str:
     return path
 
 
+class CommitConflict(JobError):
+    """Another writer's commit conflicted with this one's, which Delta refused whole."""
+
+
 @contextlib.contextmanager
 def delta_errors(path: str) -> Iterator[None]:
     """Turn Delta's schema-conflict and concurrent-commit errors into one sentence naming the table."""
@@ -461,7 +498,7 @@ def delta_errors(path: str) -> Iterator[None]:
             text += str(exc.java_exception)
         label = table_label(path)
         if any(marker in text for marker in _CONFLICT_MARKERS):
-            raise JobError(
+            raise CommitConflict(
                 f"{label}: another writer committed a conflicting change to the table at the same "
                 "time, so this run's commit was refused and nothing of it was written; make sure "
                 "one run at a time writes the table, then rerun"

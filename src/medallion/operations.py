@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,8 @@ from medallion.lake import (
     is_delta_table,
     last_commit,
     list_dir,
+    operation_metrics,
+    parse_commit_metadata,
     require_delta_or_absent,
     session_commit_metadata,
     table_label,
@@ -159,9 +160,9 @@ def history(spark: SparkSession, path: str, last: int | None = None) -> list[His
 
 
 def _entry(row) -> HistoryEntry:
-    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if _is_int(v)}
+    metrics = operation_metrics(row["operationMetrics"])
     written, deleted = _row_counts(metrics)
-    meta = _metadata(row["userMetadata"])
+    meta = parse_commit_metadata(row["userMetadata"])
     return HistoryEntry(
         version=int(row["version"]),
         timestamp=dt.datetime.fromtimestamp(int(row["millis"]) / 1000, dt.UTC),
@@ -186,24 +187,6 @@ def _row_counts(metrics: dict[str, int]) -> tuple[int | None, int | None]:
     if "numOutputRows" in metrics:  # WRITE, CREATE, replaceWhere
         return metrics["numOutputRows"], deleted
     return None, deleted
-
-
-def _metadata(user_metadata: str | None) -> dict[str, Any]:
-    if not user_metadata:
-        return {}
-    try:
-        value = json.loads(user_metadata)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _is_int(value: object) -> bool:
-    try:
-        int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 # --- choosing the version to restore -------------------------------------------------------------

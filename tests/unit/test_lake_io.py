@@ -80,25 +80,27 @@ def test_replace_where_replaces_exactly_its_date_in_one_commit(spark, tmp_path):
         value=DAY1,
         metadata=commit_metadata("run-3"),
     )
-    assert (first.version, first.rows_written) == (0, 2)
-    assert (rerun.version, rerun.rows_written, rerun.metrics["numDeletedRows"]) == (2, 1, 2)
+    assert (first.version, first.rows_written) == (1, 2)  # v0 creates the table
+    assert (rerun.version, rerun.rows_written, rerun.metrics["numDeletedRows"]) == (3, 1, 2)
     assert _content(spark, path) == [(3, DAY2), (10, DAY1)]
     detail = DeltaTable.forPath(spark, path).detail().first()
     assert list(detail["partitionColumns"]) == ["_run_date"]
     history = DeltaTable.forPath(spark, path).history().orderBy("version").collect()
-    assert [run_id_of(h["userMetadata"]) for h in history] == ["run-1", "run-1", "run-3"]
+    assert [run_id_of(h["userMetadata"]) for h in history[1:]] == ["run-1", "run-1", "run-3"]
+    assert history[0]["operation"] == "CREATE TABLE"
 
 
 def test_an_empty_rerun_removes_the_date_and_an_empty_first_write_makes_no_commit(spark, tmp_path):
     path = str(tmp_path / "t")
-    replace_where(
-        _days(spark, [(1, DAY1), (2, DAY2)]),
-        path,
-        column="_run_date",
-        value=DAY1,
-        metadata="{}",
-        partition_by=["_run_date"],
-    )
+    for i, day in ((1, DAY1), (2, DAY2)):
+        replace_where(
+            _days(spark, [(i, day)]),
+            path,
+            column="_run_date",
+            value=day,
+            metadata="{}",
+            partition_by=["_run_date"],
+        )
     removed = replace_where(_days(spark, []), path, column="_run_date", value=DAY2, metadata="{}")
     assert removed.rows_written == 0 and removed.operation != NO_COMMIT
     assert _content(spark, path) == [(1, DAY1)]
@@ -222,8 +224,8 @@ def test_two_writers_racing_on_one_table_leave_one_whole_commit_each_or_a_clear_
         assert "bronze/crm/accounts: another writer committed a conflicting change" in str(error)
     wholes = {tuple((i, DAY1) for i in sorted(ids)) for ids in writers.values()}
     history = DeltaTable.forPath(spark, path).history().collect()
-    assert len(history) == 1 + len(writers) - len(refused)
-    for entry in history[:-1]:  # every version after the first is exactly one writer's rows
+    assert len(history) == 2 + len(writers) - len(refused)  # create, day 1, the writers
+    for entry in history[:-2]:  # every version after the first is exactly one writer's rows
         assert tuple(_content(spark, path, entry["version"])) in wholes
 
 

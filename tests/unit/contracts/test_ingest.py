@@ -82,9 +82,9 @@ def test_replace_partition_writes_counts_and_clears_a_stale_date(spark, tmp_path
     second = replace_partition(other, table, RUN_DATE + dt.timedelta(days=1), "{}")
     cleared = replace_partition(rows.limit(0), table, RUN_DATE, "{}")
     assert [(c.version, c.rows_written) for c in (first, second, cleared)] == [
-        (0, 2),
-        (1, 1),
-        (2, 0),
+        (1, 2),  # version 0 created the table
+        (2, 1),
+        (3, 0),
     ]
     remaining = spark.read.format("delta").load(table).groupBy("_run_date").count().collect()
     assert [(r["_run_date"], r["count"]) for r in remaining] == [
@@ -116,6 +116,7 @@ def test_a_header_only_extract_ingests_zero_rows(spark, lake_settings):
             "rows_out": 0,
             "rows_quarantined": 0,
             "versions": {
+                # Version 0 creates each table; an empty day's write then commits nothing.
                 "bronze/redshift/customer_behavior": 0,
                 "quarantine/redshift/customer_behavior": 0,
             },
