@@ -50,14 +50,11 @@ DELTA = "delta"
 # The session setting Delta reads for the userMetadata of commits made by SQL/DML (MERGE, DELETE,
 # OPTIMIZE, RESTORE); DataFrame writes take the same value as a writer option.
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
-# Idempotent writes (the stream): Delta skips a write whose (app id, version) it has recorded.
-TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
-TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 LAYERS = ("bronze", "quarantine", "silver", "gold")
 NO_COMMIT = "NONE"  # Commit.operation when a write changed nothing and Delta committed nothing
 
-# Session settings are shared by every thread of the process; the jobs that set them (MERGE-based
-# silver and gold, the stream's MERGE-free writes use writer options) hold this while they do.
+# Session settings are shared by every thread of the process; the code that sets them (the MERGEs
+# of silver and gold, restore and maintain) holds this while it does.
 _SESSION_CONF_LOCK = threading.RLock()
 
 
@@ -366,7 +363,7 @@ def overwrite(
     The schema must match the table's: a conflicting one is refused, never silently replaced.
     """
     spark = df.sparkSession
-    before = table_version(spark, path) if require_delta_or_absent(spark, path) else None
+    before = last_commit(spark, path).version if require_delta_or_absent(spark, path) else None
     with delta_errors(path):
         _writer(df, metadata, partition_by).mode("overwrite").save(path)
     return _new_commit(spark, path, before)
@@ -388,7 +385,7 @@ def append(
     commit, which this function reports as a ``NONE`` commit at the old version.
     """
     spark = df.sparkSession
-    before = table_version(spark, path) if require_delta_or_absent(spark, path) else None
+    before = last_commit(spark, path).version if require_delta_or_absent(spark, path) else None
     writer = _with_txn(_writer(df, metadata, partition_by).mode("append"), txn)
     with delta_errors(path):
         writer.save(path)
@@ -403,32 +400,23 @@ def _with_txn(writer, txn: tuple[str, int] | None):
 
 
 @contextlib.contextmanager
-def session_commit_metadata(
-    spark: SparkSession, metadata: str, txn: tuple[str, int] | None = None
-) -> Iterator[None]:
+def session_commit_metadata(spark: SparkSession, metadata: str) -> Iterator[None]:
     """Tag the SQL/DML commits (MERGE, DELETE, RESTORE, OPTIMIZE) made inside the block.
 
     Delta reads these from the session, not from a writer, so they are set for the block and
     restored after it, under a process-wide lock (the session is shared by every thread).
-    ``txn`` makes a MERGE idempotent the way :func:`append`'s ``txn`` makes a write.
     """
     conf = spark.conf
-    settings = {USER_METADATA_CONF: metadata}
-    if txn is not None:
-        settings[TXN_APP_ID_CONF] = txn[0]
-        settings[TXN_VERSION_CONF] = str(txn[1])
     with _SESSION_CONF_LOCK:
-        previous = {key: conf.get(key, None) for key in settings}
-        for key, value in settings.items():
-            conf.set(key, value)
+        previous = conf.get(USER_METADATA_CONF, None)
+        conf.set(USER_METADATA_CONF, metadata)
         try:
             yield
         finally:
-            for key, value in previous.items():
-                if value is None:
-                    conf.unset(key)
-                else:
-                    conf.set(key, value)
+            if previous is None:
+                conf.unset(USER_METADATA_CONF)
+            else:
+                conf.set(USER_METADATA_CONF, previous)
 
 
 def merge_into(
@@ -437,12 +425,11 @@ def merge_into(
     merge: Callable[[], object],
     *,
     metadata: str,
-    txn: tuple[str, int] | None = None,
 ) -> Commit:
     """Run ``merge`` (a function that builds and executes a ``DeltaTable.merge`` or other DML on
     ``path``) with the run's commit metadata, and return the commit it made."""
     before = table_version(spark, path)
-    with session_commit_metadata(spark, metadata, txn), delta_errors(path):
+    with session_commit_metadata(spark, metadata), delta_errors(path):
         merge()
     return _new_commit(spark, path, before)
 

@@ -182,6 +182,52 @@ def test_table_label_names_the_table_from_its_path():
     assert table_label("s3a://b/p/bronze/crm/accounts/") == "bronze/crm/accounts"
 
 
+def _write_day(spark, path, ids, day, metadata="{}"):
+    """Replace ``day`` of the bronze-like table at ``path`` with the rows ``ids``."""
+    return replace_where(
+        _days(spark, [(i, day) for i in ids]),
+        path,
+        column="_run_date",
+        value=day,
+        metadata=metadata,
+        partition_by=["_run_date"],
+    )
+
+
+def _at_once(spark, path, writes: dict) -> dict:
+    """Run ``_write_day`` for every ``name: (ids, day)`` in its own thread, released together
+    by a barrier once each frame is cached; return each outcome (a Commit or the JobError)."""
+    frames = {
+        name: _days(spark, [(i, day) for i in ids]).cache() for name, (ids, day) in writes.items()
+    }
+    for frame in frames.values():
+        frame.count()
+    start = threading.Barrier(len(writes))
+    outcomes: dict = {}
+
+    def write(name) -> None:
+        _, day = writes[name]
+        start.wait()
+        try:
+            outcomes[name] = replace_where(
+                frames[name],
+                path,
+                column="_run_date",
+                value=day,
+                metadata=commit_metadata(str(name)),
+                partition_by=["_run_date"],
+            )
+        except JobError as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in writes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def test_two_writers_racing_on_one_table_leave_one_whole_commit_each_or_a_clear_refusal(
     spark, tmp_path
 ):
@@ -189,34 +235,9 @@ def test_two_writers_racing_on_one_table_leave_one_whole_commit_each_or_a_clear_
     lets at most one commit per read version win; the loser gets one sentence naming the table,
     and every version a reader can see is whole: exactly one writer's rows, never a mix."""
     path = str(tmp_path / "bronze" / "crm" / "accounts")
-    replace_where(
-        _days(spark, [(0, DAY1)]),
-        path,
-        column="_run_date",
-        value=DAY1,
-        metadata="{}",
-        partition_by=["_run_date"],
-    )
+    _write_day(spark, path, [0], DAY1)
     writers = {"a": list(range(100, 150)), "b": list(range(200, 260))}
-    start = threading.Barrier(len(writers))
-    outcomes: dict[str, object] = {}
-
-    def write(name: str) -> None:
-        frame = _days(spark, [(i, DAY1) for i in writers[name]])
-        frame.cache().count()
-        start.wait()
-        try:
-            outcomes[name] = replace_where(
-                frame, path, column="_run_date", value=DAY1, metadata=commit_metadata(name)
-            )
-        except JobError as exc:
-            outcomes[name] = exc
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in writers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = _at_once(spark, path, {name: (ids, DAY1) for name, ids in writers.items()})
 
     refused = [o for o in outcomes.values() if isinstance(o, JobError)]
     assert len(refused) <= 1
@@ -236,40 +257,10 @@ def test_two_dates_written_at_once_both_land(spark, tmp_path, table_exists):
     path = str(tmp_path / "bronze" / "redshift" / "customer_behavior")
     day0 = DAY1 - dt.timedelta(days=1)
     if table_exists:
-        replace_where(
-            _days(spark, [(0, day0)]),
-            path,
-            column="_run_date",
-            value=day0,
-            metadata="{}",
-            partition_by=["_run_date"],
-        )
+        _write_day(spark, path, [0], day0)
     dates = {DAY1: list(range(10, 40)), DAY2: list(range(50, 90))}
-    start = threading.Barrier(len(dates))
-    errors: list[BaseException] = []
-
-    def write(day: dt.date) -> None:
-        frame = _days(spark, [(i, day) for i in dates[day]])
-        frame.cache().count()
-        start.wait()
-        try:
-            replace_where(
-                frame,
-                path,
-                column="_run_date",
-                value=day,
-                metadata="{}",
-                partition_by=["_run_date"],
-            )
-        except BaseException as exc:  # collected: the assertion below shows it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(day,)) for day in dates]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    outcomes = _at_once(spark, path, {day: (ids, day) for day, ids in dates.items()})
+    assert [o for o in outcomes.values() if isinstance(o, JobError)] == []
     expected = sorted((i, day) for day, ids in dates.items() for i in ids)
     if table_exists:
         expected = sorted([(0, day0), *expected])
