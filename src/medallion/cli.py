@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--reset-checkpoint", action="store_true", help="stream: clear checkpoint and output first"
     )
     run.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="silver/gold: write every table whole from bronze instead of merging the changes",
+    )
+    run.add_argument(
         "--yes", action="store_true", help="confirm destructive options without asking"
     )
     _common(run)
@@ -157,6 +162,10 @@ def resolve_dates(args: argparse.Namespace) -> list[dt.date]:
     return [dt.datetime.now(dt.UTC).date()]
 
 
+# The jobs whose tables are functions of bronze and can be written whole again (--rebuild).
+REBUILDABLE = {"bronze_to_silver", "silver_to_gold"}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from medallion.jobs import JOB_MAP, JOBS
     from medallion.runner import run_chain
@@ -167,6 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         selected = [JOB_MAP[args.job]]
     else:
         raise UsageError(f"unknown job '{args.job}'; valid jobs: all, {', '.join(JOB_MAP)}")
+    if args.rebuild and not {j.name for j in selected} & REBUILDABLE:
+        raise UsageError(f"--rebuild applies to {' and '.join(sorted(REBUILDABLE))} (or all)")
     dates = resolve_dates(args)
     settings = _settings(args)
     if args.reset_checkpoint and not args.yes:
@@ -175,6 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "mode": args.mode,
         "tables": [t.strip() for t in args.tables.split(",")] if args.tables else None,
         "reset_checkpoint": args.reset_checkpoint,
+        "rebuild": args.rebuild,
         "yes": args.yes,
     }
     with _progress(len(selected) * len(dates)) as hook:

@@ -33,12 +33,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from medallion.errors import JobError, UsageError
@@ -182,10 +183,14 @@ class Commit:
 
     @property
     def rows_written(self) -> int:
-        """Rows the commit wrote: output rows of a write, inserted + updated rows of a MERGE."""
+        """Rows the commit wrote: output rows of a write; inserted + updated + deleted rows of
+        a MERGE (the rows it changed)."""
         metrics = self.metrics
         if "numTargetRowsInserted" in metrics:
-            return metrics.get("numTargetRowsInserted", 0) + metrics.get("numTargetRowsUpdated", 0)
+            return sum(
+                metrics.get(f"numTargetRows{kind}", 0)
+                for kind in ("Inserted", "Updated", "Deleted")
+            )
         return metrics.get("numOutputRows", 0)
 
 
@@ -432,6 +437,37 @@ def merge_into(
     with session_commit_metadata(spark, metadata), delta_errors(path):
         merge()
     return _new_commit(spark, path, before)
+
+
+def merge_diff(
+    spark: SparkSession, path: str, diff: DataFrame, keys: Sequence[str], *, metadata: str
+) -> Commit:
+    """Apply a table diff (:func:`medallion.transforms.common.table_diff`) to the Delta table at
+    ``path`` in one MERGE keyed (null-safe) by ``keys``: delete the rows marked ``delete``,
+    update the matched others, insert the rest. Files holding no key of ``diff`` are untouched.
+    """
+    from delta.tables import DeltaTable
+
+    from medallion.transforms.common import DELETE, DIFF_OP
+
+    condition = F.lit(True)
+    for key in keys:
+        condition = condition & F.col(f"t.`{key}`").eqNullSafe(F.col(f"s.`{key}`"))
+    values = {c: F.col(f"s.`{c}`") for c in diff.columns if c != DIFF_OP}
+    is_delete = F.col(f"s.{DIFF_OP}") == F.lit(DELETE)
+
+    def merge() -> None:
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(diff.alias("s"), condition)
+            .whenMatchedDelete(condition=is_delete)
+            .whenMatchedUpdate(set=values)
+            .whenNotMatchedInsert(condition=~is_delete, values=values)
+            .execute()
+        )
+
+    return merge_into(spark, path, merge, metadata=metadata)
 
 
 # --- errors as sentences -----------------------------------------------------------------------

@@ -223,6 +223,8 @@ def test_ambiguous_crm_links_are_resolved_and_counted(spark, chain):
 
 
 def test_dim_customer_history_is_exactly_the_manifest_changes(spark, chain):
+    from pyspark.sql import functions as F
+
     root, manifest, _, _ = chain
     times = manifest["truth"]["customers_tracked_changes"]["times_by_customer"]
     dim = gold(spark, root, "dim_customer").where("customer_sk <> -1")
@@ -231,6 +233,15 @@ def test_dim_customer_history_is_exactly_the_manifest_changes(spark, chain):
         for r in dim.groupBy("customer_id").count().where("count > 1").collect()
     }
     assert versions == {cid: n + 1 for cid, n in times.items()}
+    # Each later version starts exactly when the generator made its change (UTC).
+    starts = manifest["truth"]["customers_tracked_changes"]["valid_from_by_customer"]
+    later = dim.where(F.col("valid_from") > F.lit("1900-01-01 00:00:00").cast("timestamp"))
+    found: dict[str, list[str]] = {}
+    for row in later.select(
+        "customer_id", F.date_format("valid_from", "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("start")
+    ).collect():
+        found.setdefault(row.customer_id, []).append(row.start)
+    assert {c: sorted(t) for c, t in found.items()} == starts
     assert dim.where("is_current").count() == dim.select("customer_id").distinct().count()
     assert dim.select("customer_sk").distinct().count() == dim.count()
 

@@ -58,6 +58,7 @@ from medallion.contracts.model import (
     Range,
     rule_id,
 )
+from medallion.transforms.common import utc_timestamp
 
 # Input columns every reader provides besides the contract's own.
 SOURCE_FILE = "_source_file"
@@ -166,7 +167,7 @@ def check_records(contract: Contract, *, run_id: str, run_date: dt.date, ingest_
                 *contract.column_names,
                 F.lit(run_id).alias(RUN_ID),
                 F.lit(run_date).cast(T.DateType()).alias(RUN_DATE),
-                F.lit(ingest_ts).cast(T.TimestampType()).alias(INGEST_TS),
+                utc_timestamp(ingest_ts).alias(INGEST_TS),
                 SOURCE_FILE,
                 LINE,
                 RAW_RECORD,
@@ -307,16 +308,23 @@ def _allowed(text: SparkColumn, column: Column) -> SparkColumn:
     return text.isin(values)
 
 
+def _literal(value: object) -> SparkColumn:
+    """A bound as a literal; a timestamp bound in UTC whatever the machine's zone."""
+    if isinstance(value, dt.datetime):
+        return utc_timestamp(value)
+    return F.lit(value)
+
+
 def _in_range(value: SparkColumn, bounds: Range) -> SparkColumn:
     within = F.lit(True)
     if bounds.minimum is not None:
-        within = within & (value >= F.lit(bounds.minimum))
+        within = within & (value >= _literal(bounds.minimum))
     if bounds.exclusive_minimum is not None:
-        within = within & (value > F.lit(bounds.exclusive_minimum))
+        within = within & (value > _literal(bounds.exclusive_minimum))
     if bounds.maximum is not None:
-        within = within & (value <= F.lit(bounds.maximum))
+        within = within & (value <= _literal(bounds.maximum))
     if bounds.exclusive_maximum is not None:
-        within = within & (value < F.lit(bounds.exclusive_maximum))
+        within = within & (value < _literal(bounds.exclusive_maximum))
     return within
 
 

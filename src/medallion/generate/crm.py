@@ -276,6 +276,16 @@ def generate_accounts_day(run: Run, day: Day, sf: SnowflakeState, crm: CrmState)
             "industry_changed_customer_ids": sorted(
                 f"C{n:08d}" for n in state["customer"][industry_rows]
             ),
+            # The account's LastModifiedDate: where the customer's SCD2 version starts.
+            "industry_change_times": dict(
+                sorted(
+                    zip(
+                        (f"C{n:08d}" for n in state["customer"][industry_rows]),
+                        fmt.timestamps(state["updated"][industry_rows]).to_pylist(),
+                        strict=True,
+                    )
+                )
+            ),
         }
         counts = defects.counts_for(ACCOUNTS, len(positions))
 

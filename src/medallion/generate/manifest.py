@@ -48,12 +48,17 @@ def build_manifest(
     }
     tracked_by_day: dict[str, list[str]] = {}
     times: dict[str, int] = {}
+    valid_from: dict[str, set[str]] = {}
     for label, tables in results.items():
         ids = set(tables[CUSTOMERS].changes.get("tracked_changed_ids", []))
         ids |= set(tables[ACCOUNTS].changes.get("industry_changed_customer_ids", []))
         tracked_by_day[label] = sorted(ids)
         for customer_id in ids:
             times[customer_id] = times.get(customer_id, 0) + 1
+        for key in ("tracked_change_times", "industry_change_times"):
+            source = tables[CUSTOMERS if key.startswith("tracked") else ACCOUNTS]
+            for customer_id, stamp in source.changes.get(key, {}).items():
+                valid_from.setdefault(customer_id, set()).add(stamp)
     events_by_day = {
         label: tables[ORDER_EVENTS].changes["valid_distinct_events"]
         for label, tables in results.items()
@@ -62,6 +67,8 @@ def build_manifest(
         "customers_tracked_changes": {
             "by_day": tracked_by_day,
             "times_by_customer": dict(sorted(times.items())),
+            # Each changed customer's SCD2 versions after the first: when each starts (UTC).
+            "valid_from_by_customer": {c: sorted(t) for c, t in sorted(valid_from.items())},
         },
         "orders_status_changes": {
             "by_day": {

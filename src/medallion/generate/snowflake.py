@@ -196,6 +196,12 @@ def _apply_ordinary_updates(
     state["updated"][rows] = stamp
 
 
+def _times_by_id(numbers: np.ndarray, stamps: np.ndarray) -> dict[str, str]:
+    """``{customer_id: ISO-8601 UTC time}`` for the customers numbered ``numbers``."""
+    times = fmt.timestamps(stamps).to_pylist()
+    return dict(sorted(zip((f"C{n:08d}" for n in numbers), times, strict=True)))
+
+
 def generate_customers_day(run: Run, day: Day, sf: SnowflakeState) -> TableDay:
     rng = run.rng(CUSTOMERS, day, "rows")
     state = sf.customers
@@ -219,9 +225,8 @@ def generate_customers_day(run: Run, day: Day, sf: SnowflakeState) -> TableDay:
         chosen = streams.sample_without_replacement(rng, existing, n_tracked + n_update)
         chosen = rng.permutation(chosen)
         tracked, updated_rows = np.sort(chosen[:n_tracked]), np.sort(chosen[n_tracked:])
-        by_attribute = _apply_tracked_changes(
-            rng, state, tracked, stamps_in_day(rng, day, len(tracked))
-        )
+        tracked_stamps = stamps_in_day(rng, day, len(tracked))
+        by_attribute = _apply_tracked_changes(rng, state, tracked, tracked_stamps)
         _apply_ordinary_updates(
             rng, state, updated_rows, stamps_in_day(rng, day, len(updated_rows))
         )
@@ -236,6 +241,8 @@ def generate_customers_day(run: Run, day: Day, sf: SnowflakeState) -> TableDay:
             "tracked_changed": len(tracked),
             "tracked_changed_ids": sorted(i for ids in by_attribute.values() for i in ids),
             "tracked_changes": {k: sorted(v) for k, v in by_attribute.items()},
+            # When each change happened (its updated_at): where its SCD2 version starts.
+            "tracked_change_times": _times_by_id(state["num"][tracked], tracked_stamps),
         }
         counts = defects.counts_for(CUSTOMERS, len(positions))
 

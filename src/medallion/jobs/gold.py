@@ -1,42 +1,40 @@
 """Job ``silver_to_gold``: the star schema (SCD2 customers, products, dates, order facts) and the
 analytics views, with the fact-to-silver reconciliation built in.
 
-Every gold table is a Delta table written in one commit per run, tagged with the run's commit
-metadata. ``dim_customer`` keeps history, so it is maintained with one MERGE (close the changed
-current versions, insert the new ones; see :func:`merge_dim_customer`). The other tables are
-pure functions of silver and the dimensions as they stand, so each is replaced whole with one
-overwrite commit (the previous version stays in the table's history). The audit figures come
-from the commits' operation metrics or one aggregate over the committed table, never from a
-second pass during the write.
-
-Out-of-order runs: the dimension's history is built from the sequence of daily snapshots, so a
-date that was never loaded cannot be slotted in before a later one that was. Such a run is
-refused with a message saying how to rebuild; re-running a date already loaded is always allowed
-and changes nothing (the snapshot it sees is already folded in).
+Gold is a function of silver and of bronze's version history (docs/SILVER_GOLD.md), so any run
+date may be loaded in any order: a date skipped and caught up later, an older date backfilled
+after newer ones and a rerun all give the tables a rebuild gives. ``dim_customer`` is built from
+every customer and CRM account version bronze holds (:mod:`medallion.transforms.gold.dim_customer`)
+and maintained with one MERGE of its diff by ``customer_sk`` (closed versions updated, new ones
+inserted, versions a correction removed deleted), so a late change re-closes its neighbours and
+its facts are re-keyed by the fact's rebuild. The other tables are pure functions of silver and
+the dimensions as they stand, each replaced whole with one overwrite commit (the previous
+version stays in the table's history). ``--rebuild`` writes the dimension whole as well. The
+audit figures come from the commits' operation metrics or one aggregate over the committed
+table, never from a second pass during the write.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult
-from medallion.lake import Commit, merge_into, overwrite, read_delta
+from medallion.lake import Commit, merge_diff, overwrite, read_delta
+from medallion.transforms.common import table_diff
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
 from medallion.transforms.gold.dim_customer import UNKNOWN_SK
+from medallion.transforms.silver.crm import accounts_from_bronze
+from medallion.transforms.silver.customers import customers_from_bronze
 from medallion.transforms.silver.fx import convert_to_usd, fx_asof_calendar
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "_state/silver_to_gold.json"
 
 
 def _silver(context: JobContext, table: str) -> DataFrame:
@@ -48,41 +46,13 @@ def _silver(context: JobContext, table: str) -> DataFrame:
     return frame
 
 
-def _loaded_dates(context: JobContext) -> list[str]:
-    path = context.lake.path(STATE_FILE)
-    import fsspec
-
-    fs, local = fsspec.core.url_to_fs(path)
-    if not fs.exists(local):
-        return []
-    with fs.open(local, "r") as handle:
-        return json.load(handle).get("loaded_run_dates", [])
-
-
-def _save_loaded_dates(context: JobContext, dates: list[str]) -> None:
-    path = context.lake.path(STATE_FILE)
-    payload = json.dumps({"loaded_run_dates": sorted(set(dates))}, indent=1)
-    if "://" in path:
-        import fsspec
-
-        with fsspec.open(path, "w") as handle:
-            handle.write(payload)
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
-        handle.write(payload)
-    os.replace(f"{path}.tmp", path)
-
-
-def check_run_order(loaded: list[str], run_date: dt.date) -> None:
-    """Refuse a never-loaded date earlier than the latest loaded one (it would rewrite history)."""
-    day = run_date.isoformat()
-    if loaded and day not in loaded and day < max(loaded):
+def _bronze(context: JobContext, source: str, table: str) -> DataFrame:
+    frame = read_delta(context.spark, context.lake.bronze(source, table))
+    if frame is None:
         raise JobError(
-            f"silver_to_gold for {day} is out of order: dim_customer already holds history through "
-            f"{max(loaded)} and {day} was never loaded; to include it, delete {STATE_FILE} and gold/ "
-            f"and backfill gold from the first date in order"
+            f"bronze table {source}/{table} does not exist yet; run its *_to_bronze job first"
         )
+    return frame
 
 
 def _overwrite(
@@ -106,38 +76,21 @@ def _record(
     )
 
 
-def merge_dim_customer(
-    spark: SparkSession, path: str, snapshot: DataFrame, metadata: str
-) -> Commit:
-    """Fold ``snapshot`` into the SCD2 dimension at ``path`` in one commit.
-
-    The first run creates the table with :func:`dim_customer.scd2_merge`'s rows (every customer's
-    first version and the unknown member). Later runs MERGE :func:`dim_customer.scd2_merge_source`
-    keyed by ``customer_id`` against the current versions: a keyed row updates the current row in
-    place (a changed version closed, or descriptive attributes refreshed) and a null-keyed row
-    inserts (a new version, a new customer), so the commit rewrites only files that hold a
-    changed customer's current row and leaves the rest of the history as it is.
-    """
-    existing = read_delta(spark, path)
+def write_dim_customer(context: JobContext, rebuild: bool) -> Commit:
+    """Make ``gold/dim_customer`` the history bronze implies, in one commit: a MERGE of the
+    diff against the table as it stands, or (first run, ``--rebuild``) one overwrite."""
+    spark, path = context.spark, context.lake.gold("dim_customer")
+    desired = dim_customer.dim_customer(
+        customers_from_bronze(_bronze(context, "snowflake", "customers")),
+        accounts_from_bronze(_bronze(context, "crm", "accounts")),
+        _silver(context, "customers"),
+    )
+    existing = None if rebuild else read_delta(spark, path)
     if existing is None:
-        return overwrite(dim_customer.scd2_merge(None, snapshot), path, metadata=metadata)
-    from delta.tables import DeltaTable
-
-    source = dim_customer.scd2_merge_source(existing, snapshot).alias("s")
-    columns = {c: f"s.{c}" for c in dim_customer.DIM_CUSTOMER_COLUMNS}
-    key = dim_customer.MERGE_KEY
-
-    def merge() -> None:
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(source, f"t.customer_id = s.{key} AND t.is_current")
-            .whenMatchedUpdate(set=columns)
-            .whenNotMatchedInsert(condition=f"s.{key} IS NULL", values=columns)
-            .execute()
-        )
-
-    return merge_into(spark, path, merge, metadata=metadata)
+        return overwrite(desired, path, metadata=context.commit_metadata)
+    keys = dim_customer.DIM_CUSTOMER_KEY
+    diff = desired.transform(table_diff(existing, keys))
+    return merge_diff(spark, path, diff, keys, metadata=context.commit_metadata)
 
 
 def dim_customer_figures(dim: DataFrame, run_date: dt.date) -> dict[str, int]:
@@ -155,17 +108,12 @@ def dim_customer_figures(dim: DataFrame, run_date: dt.date) -> dict[str, int]:
 
 def run(context: JobContext) -> JobResult:
     spark, day = context.spark, context.run_date
-    loaded = _loaded_dates(context)
-    check_run_order(loaded, day)
     counts: list[TableCount] = []
     details: dict[str, int | float] = {}
 
-    customers = _silver(context, "customers")
-    customers_in = customers.count()
-    dim_path = context.lake.gold("dim_customer")
-    snapshot = dim_customer.customer_snapshot(customers)
-    commit = merge_dim_customer(spark, dim_path, snapshot, context.commit_metadata)
-    dim_c = read_delta(spark, dim_path)
+    customers_in = _silver(context, "customers").count()
+    commit = write_dim_customer(context, rebuild=bool(context.options.get("rebuild")))
+    dim_c = read_delta(spark, context.lake.gold("dim_customer"))
     scd = dim_customer_figures(dim_c, day)
     _record(counts, "dim_customer", commit, customers_in, scd["rows"])
     details.update(
@@ -194,8 +142,8 @@ def run(context: JobContext) -> JobResult:
     details.update(reconcile(silver_totals, gold_totals))
     crash_point("gold.after_fact_orders")
 
-    first = gold_totals["first"].date() if gold_totals["first"] else day
-    last = max(gold_totals["last"].date() if gold_totals["last"] else day, day)
+    first = gold_totals["first"] or day
+    last = max(gold_totals["last"] or day, day)
     _overwrite(context, "dim_date", dimensions.dim_date(spark, first, last), counts, 0)
 
     opportunities = _opportunities_usd(context)
@@ -206,7 +154,6 @@ def run(context: JobContext) -> JobResult:
     performance = analytics.product_performance(dim_p, fact)
     _overwrite(context, "product_performance", performance, counts, products_in)
 
-    _save_loaded_dates(context, [*loaded, day.isoformat()])
     return JobResult(tables=counts, details=details)
 
 
@@ -219,8 +166,10 @@ def fact_figures(fact: DataFrame) -> dict:
             F.countDistinct("order_id").alias("ids"),
             F.sum((F.col("customer_sk") == UNKNOWN_SK).cast("int")).alias("unknown_customer"),
             F.sum((F.col("product_sk") == UNKNOWN_SK).cast("int")).alias("unknown_product"),
-            F.min("order_ts").alias("first"),
-            F.max("order_ts").alias("last"),
+            # Dates, computed in the session's zone (UTC): a collected timestamp would come back
+            # in the machine's local time and could move the calendar a day.
+            F.min(F.to_date("order_ts")).alias("first"),
+            F.max(F.to_date("order_ts")).alias("last"),
         )
         .first()
         .asDict()

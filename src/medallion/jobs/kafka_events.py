@@ -49,6 +49,7 @@ from medallion.lake import (
     read_delta,
     table_label,
 )
+from medallion.transforms.common import utc_datetime
 from medallion.transforms.events_stream import delivery_keys, flag_stream_reasons, tally_batch
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,8 @@ class OrderEventBatches:
         if bronze is None:
             seen, previous_max = spark.createDataFrame([], SEEN_SCHEMA), None
         else:
-            seen, previous_max = delivery_keys(bronze), bronze.agg(F.max("event_ts")).first()[0]
+            seen = delivery_keys(bronze)
+            previous_max = utc_datetime(bronze.agg(F.unix_micros(F.max("event_ts"))).first()[0])
         lines = batch.select(
             "value", "_source_file", F.monotonically_increasing_id().alias("_ordinal")
         )
@@ -218,7 +220,7 @@ class OrderEventBatches:
                     self.contract,
                     run_id=self.context.run_id,
                     run_date=self.context.run_date,
-                    ingest_ts=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    ingest_ts=dt.datetime.now(dt.UTC),
                 )
             )
             .transform(flag_stream_reasons(seen, previous_max, self.delay))
@@ -265,10 +267,9 @@ class OrderEventBatches:
         stats.rows_quarantined += rows - valid
         stats.duplicates += int(row["duplicates"])
         stats.late += int(row["late"])
-        if row["max_event_ts"] and (
-            stats.max_event_ts is None or row["max_event_ts"] > stats.max_event_ts
-        ):
-            stats.max_event_ts = row["max_event_ts"]
+        batch_max = utc_datetime(row["max_event_ts"])
+        if batch_max and (stats.max_event_ts is None or batch_max > stats.max_event_ts):
+            stats.max_event_ts = batch_max
         log.info(
             "kafka batch %d%s: %d files, %d events -> %d bronze, %d quarantined (%d duplicate, %d late)",
             batch_id,
@@ -361,7 +362,11 @@ def run(context: JobContext) -> JobResult:
     watermark = (stats.max_event_ts - delay) if stats.max_event_ts else None
     if watermark is None:
         bronze = read_delta(spark, batches.bronze_path)
-        latest = bronze.agg(F.max("event_ts")).first()[0] if bronze is not None else None
+        latest = (
+            utc_datetime(bronze.agg(F.unix_micros(F.max("event_ts"))).first()[0])
+            if bronze is not None
+            else None
+        )
         watermark = latest - delay if latest else None
     details = {
         "stream_app_id": batches.app_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -42,6 +42,24 @@ def version_order(updated_at: str) -> list[Column]:
     ]
 
 
+def utc_timestamp(value: dt.datetime) -> Column:
+    """A timestamp literal for ``value`` (naive meaning UTC, or aware) that does not depend on
+    the machine's time zone. PySpark turns a naive ``datetime`` into an instant with the
+    process's *local* zone, so the value goes in as text, cast in the session zone (UTC, see
+    :mod:`medallion.spark`)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return F.lit(value.strftime("%Y-%m-%d %H:%M:%S.%f")).cast(T.TimestampType())
+
+
+def utc_datetime(epoch_micros: int | None) -> dt.datetime | None:
+    """A timestamp collected as ``unix_micros`` (see :func:`utc_timestamp`) as a naive UTC
+    ``datetime``: collecting a timestamp itself would give the machine's local time."""
+    if epoch_micros is None:
+        return None
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(epoch_micros))
+
+
 def clean_string(column: str) -> Column:
     """Trimmed, with empty strings as null."""
     trimmed = F.trim(F.col(column))
@@ -56,32 +74,9 @@ def lower_email(column: str) -> Column:
     return F.lower(clean_string(column))
 
 
-def union_versions(existing: DataFrame | None, new: DataFrame) -> DataFrame:
-    """The versions to choose from: what silver already holds plus the run's new rows."""
-    if existing is None:
-        return new
-    return existing.select(*new.columns).unionByName(new)
-
-
 def month_of(date_column: str) -> Column:
     """The first day of the date's month: the partition key of the large silver tables."""
     return F.trunc(F.col(date_column), "month")
-
-
-def in_months(
-    month_column: str, months: Iterable[dt.date], from_month: dt.date | None = None
-) -> Column:
-    """True for rows whose month is one of ``months`` or (when given) ``from_month`` or later.
-
-    A predicate on a month partition column: Delta prunes the files of other months before it
-    opens any, both when a run reads the rows it recomputes and in a MERGE's target scan.
-    """
-    month = F.col(month_column)
-    chosen = sorted(set(months))
-    predicate = month.isin(chosen) if chosen else F.lit(False)
-    if from_month is not None:
-        predicate = predicate | (month >= F.lit(from_month))
-    return predicate
 
 
 def _comparable(frame: DataFrame, columns: Sequence[str], prefix: str) -> list[Column]:
@@ -114,5 +109,34 @@ def changed_rows(existing: DataFrame | None) -> Transform:
         theirs = existing.select(*_comparable(existing, columns, "_t_"))
         same = [F.col(f"_s_{c}").eqNullSafe(F.col(f"_t_{c}")) for c in columns]
         return ours.join(theirs, on=same, how="left_anti").select(*columns)
+
+    return transform
+
+
+# The column of a table diff that says what a row does to the table (see ``table_diff``).
+DIFF_OP = "_diff_op"
+UPSERT, DELETE = "upsert", "delete"
+
+
+def table_diff(existing: DataFrame, keys: Sequence[str]) -> Transform:
+    """What turns ``existing`` into the desired table (one row per key): the desired rows that
+    ``existing`` does not hold exactly (``DIFF_OP`` = ``upsert``), and the existing rows whose
+    key the desired table no longer has (``delete``). At most one row per key.
+
+    Applied by one MERGE (:func:`medallion.lake.merge_diff`), this makes the table equal to the
+    desired one while rewriting only the files that hold a changed or removed key: a table can
+    be specified as a pure function of its inputs and still be maintained incrementally.
+    """
+
+    def transform(desired: DataFrame) -> DataFrame:
+        upserts = desired.transform(changed_rows(existing)).withColumn(DIFF_OP, F.lit(UPSERT))
+        same_key = [F.col(f"_old.{k}").eqNullSafe(F.col(f"_new.{k}")) for k in keys]
+        gone = (
+            existing.alias("_old")
+            .join(desired.select(*keys).alias("_new"), on=same_key, how="left_anti")
+            .select(*desired.columns)
+            .withColumn(DIFF_OP, F.lit(DELETE))
+        )
+        return upserts.unionByName(gone)
 
     return transform

@@ -21,6 +21,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from medallion.transforms.common import utc_timestamp
+
 DUPLICATE_EVENT = "duplicate_event"
 LATE_EVENT = "late_event"
 EVENT_KEY = "event_id"
@@ -55,7 +57,7 @@ def flag_stream_reasons(
         batch_max = with_validity.where(valid).agg(F.max("event_ts").alias("_batch_max"))
         high_water = F.col("_batch_max")
         if previous_max_event_ts is not None:
-            high_water = F.greatest(high_water, F.lit(previous_max_event_ts))
+            high_water = F.greatest(high_water, utc_timestamp(previous_max_event_ts))
         watermark = high_water - F.expr(f"INTERVAL {int(delay.total_seconds())} SECONDS")
 
         ranked = (
@@ -107,5 +109,6 @@ def tally_batch(judged: DataFrame) -> DataFrame:
         F.coalesce(F.sum(is_duplicate.cast("long")), F.lit(0)).alias("duplicates"),
         F.coalesce(F.sum(is_late.cast("long")), F.lit(0)).alias("late"),
         F.countDistinct("_source_file").alias("files"),
-        F.max(F.when(is_valid, F.col("event_ts"))).alias("max_event_ts"),
+        # As epoch microseconds: a collected timestamp would be in local time.
+        F.unix_micros(F.max(F.when(is_valid, F.col("event_ts")))).alias("max_event_ts"),
     )

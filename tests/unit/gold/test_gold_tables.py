@@ -8,7 +8,6 @@ from decimal import Decimal
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from medallion.jobs.gold import check_run_order
 from medallion.transforms.gold import analytics, dimensions, facts
 from medallion.transforms.gold.dim_customer import HISTORY_START, OPEN_END
 
@@ -192,15 +191,3 @@ def test_product_performance_by_hand(spark):
          Row(product_id="P2", units=3, orders=1, distinct_customers=1, revenue_usd=Decimal("45.00"), cost_usd_total=Decimal("3.00"), margin_usd=Decimal("42.00"), category_rank=1),
          Row(product_id="P3", units=0, orders=0, distinct_customers=0, revenue_usd=Decimal("0.00"), cost_usd_total=Decimal("0.00"), margin_usd=Decimal("0.00"), category_rank=1)],
     )  # fmt: skip
-
-
-def test_out_of_order_gold_run_is_refused_but_reruns_are_allowed():
-    check_run_order([], D(2025, 1, 14))
-    check_run_order(["2025-01-13", "2025-01-15"], D(2025, 1, 13))  # rerun
-    check_run_order(["2025-01-13"], D(2025, 1, 15))  # a gap forward is fine
-    import pytest
-
-    from medallion.errors import JobError
-
-    with pytest.raises(JobError, match="out of order"):
-        check_run_order(["2025-01-13", "2025-01-15"], D(2025, 1, 14))

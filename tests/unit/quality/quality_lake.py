@@ -149,12 +149,18 @@ def build_lake(spark, root: str) -> None:
 
     # Gold from the real transformations, written by Spark as the gold job would.
     customers, products, orders = frames["customers"], frames["products"], frames["orders"]
-    first = dim_customer.scd2_merge(
-        None, dim_customer.customer_snapshot(spark.createDataFrame(first_day, CUSTOMERS))
-    ).localCheckpoint()
-    dim_c = dim_customer.scd2_merge(
-        first, dim_customer.customer_snapshot(customers)
-    ).localCheckpoint()
+    # Bronze's version history: the first day's versions and the current ones (C2 changed).
+    versions = spark.createDataFrame([*first_day, silver["customers"][0][1]], CUSTOMERS).select(
+        "customer_id", "first_name", "last_name", "email", "country", "segment", "updated_at",
+        F.to_date("updated_at").alias("_run_date"),
+        F.sha2(F.concat_ws("|", "customer_id", "email", "segment"), 256).alias("_record_hash"),
+    )  # fmt: skip
+    accounts = spark.createDataFrame(
+        [("A1", "C1", "Retail", TS(2024, 1, 1), TS(2024, 1, 1), D1, "a1")],
+        "account_id string, customer_id string, industry string, created_at timestamp, "
+        "updated_at timestamp, _run_date date, _record_hash string",
+    )
+    dim_c = dim_customer.dim_customer(versions, accounts, customers).localCheckpoint()
     dim_p = dimensions.dim_product(products)
     fact = orders.transform(facts.fact_orders(dim_c, dim_p)).localCheckpoint()
     events_by_customer = (

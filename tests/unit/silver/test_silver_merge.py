@@ -69,17 +69,18 @@ def _files(spark, path: str) -> set[str]:
     }
 
 
-def test_silver_write_merges_only_changed_rows_and_inserts_new_keys(spark, tmp_path):
+def test_silver_write_merges_only_changed_rows_inserts_new_keys_and_deletes_vanished_ones(
+    spark, tmp_path
+):
     day1 = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
     first = _products(spark, [("P1", "1.00", "acme"), ("P2", "2.00", None)]).coalesce(1)
-    day1.write("products", first, day1.existing("products"), 2)
+    day1.write("products", first, 2)
     path = day1.lake.silver("products")
     untouched = _files(spark, path)  # the file holding P1 and P2
-    # P3 in a file of its own, so that what the MERGE rewrites is visible file by file.
-    append(_products(spark, [("P3", "3.00", "z")]).coalesce(1), path, metadata="{}")
+    # P3 and P5 in a file of their own, so that what the MERGE rewrites is visible file by file.
+    append(_products(spark, [("P3", "3.00", "z"), ("P5", "5.00", "gone")]).coalesce(1), path, metadata="{}")  # fmt: skip
 
     day2 = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2"))
-    existing = day2.existing("products")
     recomputed = _products(
         spark,
         [
@@ -87,50 +88,49 @@ def test_silver_write_merges_only_changed_rows_and_inserts_new_keys(spark, tmp_p
             ("P2", "2.00", None),  # unchanged, its null compared null-safe
             ("P3", "3.50", "z"),  # changed
             ("P4", "4.00", "new"),  # new key
+            # P5 vanished: the corrected delivery that had it no longer does
         ],
     )
-    result = day2.write("products", recomputed, existing, rows_in=2)
+    result = day2.write("products", recomputed, rows_in=7)
 
     assertDataFrameEqual(result, recomputed)
     history = DeltaTable.forPath(spark, path).history(1).first()
     metrics = {k: int(v) for k, v in history["operationMetrics"].items() if v.isdigit()}
     assert history["operation"] == "MERGE"
     assert json.loads(history["userMetadata"])["run_id"] == "run-2"
-    assert (metrics["numSourceRows"], metrics["numTargetRowsInserted"]) == (2, 1)
-    assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsCopied"]) == (1, 0)
-    # Only P3's file was rewritten: the file holding the unchanged P1 and P2 is still live.
+    assert (metrics["numSourceRows"], metrics["numTargetRowsInserted"]) == (3, 1)
+    assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsDeleted"]) == (1, 1)
+    assert metrics["numTargetRowsCopied"] == 0
+    # Only the file of P3 and P5 was rewritten: the one holding P1 and P2 is still live.
     assert metrics["numTargetFilesRemoved"] == 1
     assert len(untouched) == 1 and untouched <= _files(spark, path)
     assert day2.tables == [
-        TableCount("silver/products", rows_in=2, rows_out=4, versions={"silver/products": 2})
+        TableCount("silver/products", rows_in=7, rows_out=4, versions={"silver/products": 2})
     ]
     assert (day2.details["products_rows_changed"], day2.details["products_rows_rewritten"]) == (
-        2,
+        3,
         2,
     )
 
 
-def test_silver_write_with_nothing_new_succeeds_and_records_zeros(spark, tmp_path):
+def test_silver_write_with_nothing_changed_succeeds_and_records_zeros(spark, tmp_path):
     build = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
     rows = _products(spark, [("P1", "1.00", "acme")])
-    build.write("products", rows, None, 1)
+    build.write("products", rows, 1)
     again = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2"))
-    existing = again.existing("products")
-    empty = spark.createDataFrame([], PRODUCT_SCHEMA)
-    again.write("products", existing.unionByName(empty), existing, rows_in=0)
+    again.write("products", _products(spark, [("P1", "1.00", "acme")]), rows_in=1)
     (count,) = again.tables
-    assert (count.rows_in, count.rows_out) == (0, 1)
+    assert (count.rows_in, count.rows_out) == (1, 1)
     assert again.details["products_rows_changed"] == 0
     assertDataFrameEqual(read_delta(spark, again.lake.silver("products")), rows)
 
 
 def test_rebuild_overwrites_the_table_in_one_commit(spark, tmp_path):
     build = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
-    build.write("products", _products(spark, [("P1", "1.00", "a"), ("P2", "2.00", "b")]), None, 2)
+    build.write("products", _products(spark, [("P1", "1.00", "a"), ("P2", "2.00", "b")]), 2)
     rebuild = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2"), rebuild=True)
-    assert rebuild.existing("products") is None
     only = _products(spark, [("P1", "1.50", "a")])
-    rebuild.write("products", only, None, 1)
+    rebuild.write("products", only, 1)
     history = DeltaTable.forPath(spark, rebuild.lake.silver("products")).history(1).first()
     assert (history["version"], history["operation"]) == (1, "WRITE")
     assert rebuild.tables[0].versions == {"silver/products": 1}

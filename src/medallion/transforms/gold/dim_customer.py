@@ -1,34 +1,52 @@
-"""``dim_customer``: a type-2 slowly changing dimension over the customer's tracked attributes.
+"""``dim_customer``: a type-2 slowly changing dimension built from the version history in bronze.
 
-Each run compares the current silver customers with the dimension's current rows. A customer
-whose tracked attributes changed gets its current row closed (``valid_to`` = the new row's
-``valid_from``, ``is_current`` = false) and a new current row; an unchanged customer keeps its
-row and its key; a new customer gets its first row.
+The dimension is a function of the versions bronze holds, not of the order in which runs saw
+them. A customer's tracked state at a business time ``t`` is
 
-Keys are deterministic: ``customer_sk = xxhash64(customer_id, valid_from)`` (made positive), and
-``valid_from`` comes from the data (the first version is valid from ``HISTORY_START`` so orders
-older than the first extract still find a version; later versions from the business time of the
-change: the later of the customer's and its CRM account's ``updated_at``). The same inputs
-therefore give the same keys on every run, rerun and backfill.
+* its customer version in force at ``t`` (the latest with ``updated_at <= t``), which gives
+  ``segment``, ``country`` and ``email``;
+* the CRM account linked to it at ``t``: among the accounts whose version in force at ``t``
+  names the customer (``External_Customer_Id__c``), the oldest (earliest ``created_at``, then the
+  smallest id), as silver aligns them; it gives ``crm_account_id`` and ``crm_industry``.
+
+An entity's first delivered version stands for its state since the start of history (nothing
+earlier is known about it), so a first load opens one version per customer. The state is
+evaluated at every business time at which something could change for the customer (each of its
+versions' ``updated_at``, and each version's ``LastModifiedDate`` of an account that ever
+named it) and consecutive equal states collapse into one version. So a change whose
+``updated_at`` falls between two known versions slots into history, a CRM edit starts at its
+own time rather than moving the customer's, and removing a link ends the link when the account
+says it was removed.
+
+Versions: the first is valid from ``HISTORY_START`` (orders older than the first extract still
+find a version), later ones from the business time of their change; ``valid_to`` is the next
+version's ``valid_from`` (``OPEN_END`` for the current one). Keys are deterministic:
+``customer_sk = xxhash64(customer_id, valid_from)`` (made positive), where ``valid_from`` is a
+UTC instant (the session time zone is UTC and no literal goes through the machine's local time),
+so the same history gives the same keys on every machine, run, rerun and rebuild. Descriptive
+(type-1) attributes (names) are the customer's current values on every version.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from medallion.transforms.common import latest_per_key, utc_timestamp
+
 UNKNOWN_SK = -1
 UNKNOWN_ID = "UNKNOWN"
+# Naive values meaning UTC; in Spark always through utc_timestamp(), never F.lit(datetime).
 HISTORY_START = dt.datetime(1900, 1, 1)
 OPEN_END = dt.datetime(9999, 12, 31)
-# The key column of the MERGE's staged source: the customer_id of a row to update in place, null
-# for a row to insert (see scd2_merge_source).
-MERGE_KEY = "_merge_key"
 
-TRACKED_ATTRIBUTES = ["segment", "country", "email", "crm_account_id", "crm_industry"]
+CUSTOMER_TRACKED = ["segment", "country", "email"]
+CRM_TRACKED = ["crm_account_id", "crm_industry"]
+TRACKED_ATTRIBUTES = [*CUSTOMER_TRACKED, *CRM_TRACKED]
 DESCRIPTIVE_ATTRIBUTES = ["first_name", "last_name", "crm_account_name"]
 
 DIM_CUSTOMER_COLUMNS = [
@@ -41,21 +59,11 @@ DIM_CUSTOMER_COLUMNS = [
     "valid_to",
     "is_current",
 ]
+# The business key of a dimension row (what its MERGE matches on).
+DIM_CUSTOMER_KEY = ["customer_sk"]
 
-DIM_CUSTOMER_SCHEMA = T.StructType(
-    [
-        T.StructField("customer_sk", T.LongType(), False),
-        T.StructField("customer_id", T.StringType(), False),
-        *[
-            T.StructField(c, T.StringType(), True)
-            for c in DESCRIPTIVE_ATTRIBUTES + TRACKED_ATTRIBUTES
-        ],
-        T.StructField("attributes_hash", T.StringType(), False),
-        T.StructField("valid_from", T.TimestampType(), False),
-        T.StructField("valid_to", T.TimestampType(), False),
-        T.StructField("is_current", T.BooleanType(), False),
-    ]
-)
+# The business time of a version on the timeline (a version without one counts as the earliest).
+_T = "_t"
 
 
 def surrogate_key(*columns: str | Column) -> Column:
@@ -69,170 +77,150 @@ def attributes_hash() -> Column:
     return F.sha2(F.to_json(F.struct(*[F.col(c) for c in TRACKED_ATTRIBUTES])), 256)
 
 
-def customer_snapshot(silver_customers: DataFrame) -> DataFrame:
-    """The current silver customers as candidate dimension rows with their change time."""
-    change_ts = F.greatest(
-        F.col("updated_at"), F.coalesce(F.col("crm_account_updated_at"), F.col("updated_at"))
+def unknown_member(spark: SparkSession) -> DataFrame:
+    """The row facts point at when their customer is unknown (key -1)."""
+    values = {
+        c: F.lit(None).cast(T.StringType()) for c in DESCRIPTIVE_ATTRIBUTES + TRACKED_ATTRIBUTES
+    }
+    values.update(
+        customer_sk=F.lit(UNKNOWN_SK).cast(T.LongType()),
+        customer_id=F.lit(UNKNOWN_ID),
+        attributes_hash=F.lit("unknown"),
+        valid_from=utc_timestamp(HISTORY_START),
+        valid_to=utc_timestamp(OPEN_END),
+        is_current=F.lit(True),
     )
-    return silver_customers.select(
-        "customer_id",
-        *DESCRIPTIVE_ATTRIBUTES,
-        *TRACKED_ATTRIBUTES,
-        attributes_hash().alias("attributes_hash"),
-        change_ts.alias("change_ts"),
+    return spark.range(1).select(*[values[c].alias(c) for c in DIM_CUSTOMER_COLUMNS])
+
+
+def _timeline_versions(versions: DataFrame, key: str, columns: Sequence[str]) -> DataFrame:
+    """One version per (key, business time): of two deliveries of the same time, the later
+    delivery (then the record hash) wins, as in silver's version order."""
+    timed = versions.select(
+        key,
+        *columns,
+        F.coalesce(F.col("updated_at"), utc_timestamp(HISTORY_START)).alias(_T),
+        "_run_date",
+        "_record_hash",
+    )
+    order = [F.col("_run_date").desc_nulls_last(), F.col("_record_hash").desc_nulls_last()]
+    return timed.transform(latest_per_key([key, _T], order)).drop("_run_date", "_record_hash")
+
+
+def _in_force(
+    points: DataFrame, versions: DataFrame, key: str, point_keys: Sequence[str]
+) -> DataFrame:
+    """For each point (``point_keys`` and a time ``_at``), the version of ``key`` in force then:
+    the latest at or before ``_at``, or the entity's first version when ``_at`` precedes them all."""
+    joined = points.join(versions, on=key, how="inner")
+    before = F.col(_T) <= F.col("_at")
+    order = [
+        before.desc(),
+        F.when(before, F.col(_T)).desc_nulls_last(),
+        F.col(_T).asc(),
+    ]
+    window = Window.partitionBy(*point_keys).orderBy(*order)
+    return (
+        joined.withColumn("_pick", F.row_number().over(window))
+        .where(F.col("_pick") == 1)
+        .drop("_pick", _T)
     )
 
 
-def unknown_member(spark) -> DataFrame:
-    row = {c: None for c in DESCRIPTIVE_ATTRIBUTES + TRACKED_ATTRIBUTES}
-    row.update(
-        customer_sk=UNKNOWN_SK,
-        customer_id=UNKNOWN_ID,
-        attributes_hash="unknown",
-        valid_from=HISTORY_START,
-        valid_to=OPEN_END,
-        is_current=True,
-    )
-    return spark.createDataFrame([tuple(row[c] for c in DIM_CUSTOMER_COLUMNS)], DIM_CUSTOMER_SCHEMA)
+def tracked_states(customer_versions: DataFrame, account_versions: DataFrame) -> DataFrame:
+    """Per customer and change time ``_at``: the tracked attributes in force at that time.
 
-
-def scd2_merge(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
-    """Fold a snapshot of current customers into the dimension's history (the whole table).
-
-    ``existing`` is the dimension so far (None on the first run); the unknown member row is
-    carried through unchanged. Applying the same snapshot twice changes nothing. This is the
-    specification of the history; the job applies it to the Delta table as a MERGE of
-    :func:`scd2_merge_source`, which changes exactly the rows this function changes.
+    ``customer_versions`` are silver-shaped customer versions (``customer_id``, the tracked
+    customer columns, ``updated_at``, ``_run_date``, ``_record_hash``); ``account_versions``
+    silver-shaped account versions (``account_id``, ``customer_id``, ``industry``,
+    ``created_at``, ``updated_at``, lineage), every delivered version of each.
     """
-    spark = snapshot.sparkSession
-    history = _history(existing if existing is not None else unknown_member(spark))
-    closed = history.where(~F.col("is_current"))
-    flagged = _flag(history.where(F.col("is_current")), snapshot)
-
-    kept = flagged.where(~F.col("_is_new") & ~F.col("_is_changed")).select(*DIM_CUSTOMER_COLUMNS)
-    # Descriptive (type-1) attributes of kept rows follow the latest snapshot.
-    refreshed = _refresh_descriptive(kept, snapshot)
-    merged = (
-        closed.unionByName(_retired(flagged)).unionByName(refreshed).unionByName(_opened(flagged))
+    customers = _timeline_versions(customer_versions, "customer_id", CUSTOMER_TRACKED)
+    accounts = _timeline_versions(
+        account_versions.select(
+            "account_id",
+            F.col("customer_id").alias("_link"),
+            F.col("industry").alias("_industry"),
+            "created_at",
+            "updated_at",
+            "_run_date",
+            "_record_hash",
+        ),
+        "account_id",
+        ["_link", "_industry", "created_at"],
     )
-    return unknown_member(spark).unionByName(merged).select(*DIM_CUSTOMER_COLUMNS)
-
-
-def scd2_merge_source(existing: DataFrame | None, snapshot: DataFrame) -> DataFrame:
-    """The staged source of the SCD2 MERGE: only the rows the snapshot changes, as final rows.
-
-    Delta's SCD2 pattern: rows keyed by ``customer_id`` (``MERGE_KEY``) update the customer's
-    current row in place - a changed customer's version closed (``valid_to`` = the new
-    version's ``valid_from``, ``is_current`` = false), an unchanged customer's descriptive
-    attributes refreshed - and rows with a null key match nothing, so they insert: the new
-    version of a changed customer and the first version of a new one. Unchanged customers whose
-    descriptive attributes did not move are not in the source at all, so the MERGE leaves their
-    rows (and the files holding them) alone. The values come from the same comparison as
-    :func:`scd2_merge`, so keys and validity windows are the same numbers.
-    """
-    spark = snapshot.sparkSession
-    history = _history(existing if existing is not None else unknown_member(spark))
-    flagged = _flag(history.where(F.col("is_current")), snapshot)
-    descriptive_moved = F.lit(False)
-    for c in DESCRIPTIVE_ATTRIBUTES:
-        descriptive_moved = descriptive_moved | ~F.col(c).eqNullSafe(F.col(f"_snap_{c}"))
-    needs_refresh = (
-        ~F.col("_is_new") & ~F.col("_is_changed") & ~F.col("_is_gone") & descriptive_moved
+    # Which accounts ever named which customer: their every version may change its CRM state.
+    claims = (
+        accounts.where(F.col("_link").isNotNull())
+        .select("account_id", F.col("_link").alias("customer_id"))
+        .distinct()
     )
-    refreshed = flagged.where(needs_refresh).select(
-        *[F.col(f"_snap_{c}").alias(c) if c in DESCRIPTIVE_ATTRIBUTES else F.col(c)
-          for c in DIM_CUSTOMER_COLUMNS]
-    )  # fmt: skip
-    in_place = _retired(flagged).unionByName(refreshed)
-    return in_place.select(
-        F.col("customer_id").alias(MERGE_KEY), *DIM_CUSTOMER_COLUMNS
-    ).unionByName(
-        _opened(flagged).select(
-            F.lit(None).cast(T.StringType()).alias(MERGE_KEY), *DIM_CUSTOMER_COLUMNS
+    points = (
+        customers.select("customer_id", F.col(_T).alias("_at"))
+        .unionByName(
+            claims.join(
+                accounts.select("account_id", F.col(_T).alias("_at")), on="account_id"
+            ).select("customer_id", "_at")
         )
+        .distinct()
+    )
+    customer_state = _in_force(points, customers, "customer_id", ["customer_id", "_at"])
+    account_state = _in_force(
+        points.join(claims, on="customer_id"),
+        accounts,
+        "account_id",
+        ["customer_id", "_at", "account_id"],
+    ).where(F.col("_link") == F.col("customer_id"))
+    oldest = [F.col("created_at").asc_nulls_last(), F.col("account_id").asc()]
+    crm_state = account_state.transform(latest_per_key(["customer_id", "_at"], oldest)).select(
+        "customer_id",
+        "_at",
+        F.col("account_id").alias("crm_account_id"),
+        F.col("_industry").alias("crm_industry"),
+    )
+    return customer_state.join(crm_state, on=["customer_id", "_at"], how="left").select(
+        "customer_id", "_at", *TRACKED_ATTRIBUTES
     )
 
 
-def _history(existing: DataFrame) -> DataFrame:
-    return existing.where(F.col("customer_sk") != UNKNOWN_SK).select(*DIM_CUSTOMER_COLUMNS)
-
-
-def _flag(current: DataFrame, snapshot: DataFrame) -> DataFrame:
-    """Current versions beside the snapshot (full outer join on ``customer_id``): the current
-    row's columns, the snapshot's as ``_snap_*``, what happened (``_is_new``, ``_is_changed``,
-    ``_is_gone``) and when a new version would start (``_new_from``)."""
-    cur = current.alias("cur")
-    snap = snapshot.alias("snap")
-    compared = cur.join(
-        snap, on=F.col("cur.customer_id") == F.col("snap.customer_id"), how="full_outer"
+def customer_history(
+    customer_versions: DataFrame, account_versions: DataFrame, current_customers: DataFrame
+) -> DataFrame:
+    """The dimension's rows for every customer in ``current_customers`` (silver), without the
+    unknown member: its states collapsed into versions with validity windows and keys."""
+    by_time = Window.partitionBy("customer_id").orderBy("_at")
+    states = tracked_states(customer_versions, account_versions).withColumn(
+        "attributes_hash", attributes_hash()
     )
-    is_new = F.col("cur.customer_id").isNull()
-    is_gone = F.col("snap.customer_id").isNull()
-    is_changed = (
-        ~is_new & ~is_gone & (F.col("cur.attributes_hash") != F.col("snap.attributes_hash"))
+    starts = (
+        states.withColumn("_previous", F.lag("attributes_hash").over(by_time))
+        .where(~F.col("_previous").eqNullSafe(F.col("attributes_hash")))
+        .withColumn("_first", F.row_number().over(by_time) == 1)
     )
-    # A change can never start before the version it replaces.
-    new_from = F.when(is_new, F.lit(HISTORY_START)).otherwise(
-        F.greatest(F.col("snap.change_ts"), F.col("cur.valid_from") + F.expr("INTERVAL 1 SECOND"))
+    versions = starts.withColumn(
+        "valid_from", F.when(F.col("_first"), utc_timestamp(HISTORY_START)).otherwise(F.col("_at"))
     )
-    return compared.select(
-        F.col("cur.*"),
-        *[
-            F.col(f"snap.{c}").alias(f"_snap_{c}")
-            for c in [
-                "customer_id",
-                *DESCRIPTIVE_ATTRIBUTES,
-                *TRACKED_ATTRIBUTES,
-                "attributes_hash",
-            ]
-        ],
-        is_new.alias("_is_new"),
-        is_changed.alias("_is_changed"),
-        is_gone.alias("_is_gone"),
-        new_from.alias("_new_from"),
+    following = F.lead("valid_from").over(Window.partitionBy("customer_id").orderBy("valid_from"))
+    descriptive = current_customers.select("customer_id", *DESCRIPTIVE_ATTRIBUTES)
+    return (
+        versions.withColumn("valid_to", F.coalesce(following, utc_timestamp(OPEN_END)))
+        .withColumn("is_current", following.isNull())
+        .join(descriptive, on="customer_id", how="inner")
+        .withColumn("customer_sk", surrogate_key("customer_id", "valid_from"))
+        .select(*DIM_CUSTOMER_COLUMNS)
     )
 
 
-def _retired(flagged: DataFrame) -> DataFrame:
-    """The changed customers' current versions, closed where the new version starts."""
-    return flagged.where(F.col("_is_changed")).select(
-        *[c for c in DIM_CUSTOMER_COLUMNS if c not in ("valid_to", "is_current")],
-        F.col("_new_from").alias("valid_to"),
-        F.lit(False).alias("is_current"),
-    )
-
-
-def _opened(flagged: DataFrame) -> DataFrame:
-    """The new current versions: a changed customer's next one, a new customer's first."""
-    return flagged.where(F.col("_is_new") | F.col("_is_changed")).select(
-        surrogate_key("_snap_customer_id", "_new_from").alias("customer_sk"),
-        F.col("_snap_customer_id").alias("customer_id"),
-        *[F.col(f"_snap_{c}").alias(c) for c in DESCRIPTIVE_ATTRIBUTES + TRACKED_ATTRIBUTES],
-        F.col("_snap_attributes_hash").alias("attributes_hash"),
-        F.col("_new_from").alias("valid_from"),
-        F.lit(OPEN_END).cast(T.TimestampType()).alias("valid_to"),
-        F.lit(True).alias("is_current"),
-    )
-
-
-def _refresh_descriptive(kept: DataFrame, snapshot: DataFrame) -> DataFrame:
-    latest = snapshot.select(
-        F.col("customer_id").alias("_id"),
-        *[F.col(c).alias(f"_new_{c}") for c in DESCRIPTIVE_ATTRIBUTES],
-    )
-    joined = kept.join(latest, on=F.col("customer_id") == F.col("_id"), how="left")
-    return joined.select(
-        *[
-            F.when(F.col("_id").isNotNull(), F.col(f"_new_{c}")).otherwise(F.col(c)).alias(c)
-            if c in DESCRIPTIVE_ATTRIBUTES
-            else F.col(c)
-            for c in DIM_CUSTOMER_COLUMNS
-        ]
-    )
+def dim_customer(
+    customer_versions: DataFrame, account_versions: DataFrame, current_customers: DataFrame
+) -> DataFrame:
+    """The whole dimension: the unknown member and every customer's history."""
+    history = customer_history(customer_versions, account_versions, current_customers)
+    return unknown_member(history.sparkSession).unionByName(history)
 
 
 def opened_by_change_on(run_date: dt.date) -> Column:
     """True for versions opened by a change (not first versions) on ``run_date``."""
-    return (F.col("valid_from") > F.lit(HISTORY_START)) & (
+    return (F.col("valid_from") > utc_timestamp(HISTORY_START)) & (
         F.to_date(F.col("valid_from")) == F.lit(run_date)
     )
