@@ -1,0 +1,49 @@
+"""Helpers of the chain tests: a throwaway lake's settings, its tables read with Spark, and a
+comparable form of a table (maps as their sorted entries, which EXCEPT can compare)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from medallion.config import parse_settings
+
+
+def settings_for(root: Path, files_per_trigger: int = 50):
+    text = f"""
+env: local
+spark: {{master: "local[2]", shuffle_partitions: 1}}
+lake: {{root: "{root}"}}
+warehouse: {{type: duckdb, duckdb: {{path: "{root / "warehouse.duckdb"}"}}}}
+streaming: {{max_files_per_trigger: {files_per_trigger}}}
+"""
+    return parse_settings(text, "test")
+
+
+def silver(spark, root: Path, table: str):
+    return spark.read.format("delta").load(str(root / "silver" / table))
+
+
+def gold(spark, root: Path, table: str):
+    return spark.read.format("delta").load(str(root / "gold" / table))
+
+
+def comparable(frame):
+    """Maps cannot take part in EXCEPT: compare them as their sorted entries in JSON."""
+    return frame.select(
+        *[
+            F.to_json(F.array_sort(F.map_entries(f.name))).alias(f.name)
+            if isinstance(f.dataType, T.MapType)
+            else F.col(f.name)
+            for f in frame.schema.fields
+        ]
+    )
+
+
+def same_content(first, second) -> bool:
+    """Equal as multisets of rows, whatever the order (columns matched by name)."""
+    a = comparable(first)
+    b = comparable(second).select(*a.columns)
+    return a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0
