@@ -205,6 +205,12 @@ def test_dim_customer_history_is_exactly_the_manifest_changes(spark, chain):
     ).collect():
         found.setdefault(row.customer_id, []).append(row.start)
     assert {c: sorted(t) for c, t in found.items()} == starts
+    # And their current version in silver and in the dimension is the generator's final state.
+    current = manifest["truth"]["customers_tracked_changes"]["current_by_customer"]
+    columns = ("segment", "country", "email")
+    for table in (silver(spark, root, "customers"), dim.where("is_current")):
+        rows = table.where(F.col("customer_id").isin(list(current))).collect()
+        assert {r.customer_id: {c: r[c] for c in columns} for r in rows} == current
     assert dim.where("is_current").count() == dim.select("customer_id").distinct().count()
     assert dim.select("customer_sk").distinct().count() == dim.count()
 

@@ -245,6 +245,9 @@ class Landing:
             for k, old in previous.items()
             if any(old[a] != self.latest["snowflake/customers"][k][a] for a in tracked)
         }
+        found["tracked_times"] = {
+            k: self.latest["snowflake/customers"][k]["updated_at"] for k in found["tracked"]
+        }
         return found
 
     def _products(self, day: str) -> dict:
@@ -324,6 +327,11 @@ class Landing:
         latest = self.latest["crm/accounts"]
         found["industry"] = {
             latest[k]["External_Customer_Id__c"]
+            for k, old in previous.items()
+            if old["Industry"] != latest[k]["Industry"]
+        }
+        found["industry_times"] = {
+            latest[k]["External_Customer_Id__c"]: latest[k]["LastModifiedDate"]
             for k, old in previous.items()
             if old["Industry"] != latest[k]["Industry"]
         }
@@ -682,6 +690,21 @@ def test_tracked_changes_match_the_files(reader):
         times.update(found | industry)
     assert dict(times) == truth["times_by_customer"]
     assert sum(len(v) for v in truth["by_day"].values()) > 0
+    # When each later SCD2 version starts, and the current version of each changed customer.
+    starts: dict[str, list[str]] = {}
+    for day in reader.days:
+        for kind in ("tracked_times", "industry_times"):
+            table = "snowflake/customers" if kind == "tracked_times" else "crm/accounts"
+            for customer_id, stamp in reader.found[day][table][kind].items():
+                starts.setdefault(customer_id, []).append(stamp)
+    assert {c: sorted(t) for c, t in starts.items()} == truth["valid_from_by_customer"]
+    latest = reader.latest["snowflake/customers"]
+    assert truth["current_by_customer"] == {
+        c: {a: latest[c][a] for a in ("segment", "country", "email")}
+        for c in sorted(
+            {c for d in reader.days for c in reader.found[d]["snowflake/customers"]["tracked"]}
+        )
+    }
 
 
 def test_status_changes_match_the_files(reader):

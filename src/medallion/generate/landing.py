@@ -22,7 +22,7 @@ from medallion.errors import UsageError
 from medallion.generate import crm, fx, kafka, redshift, snowflake
 from medallion.generate.context import Day, Run, TableDay
 from medallion.generate.manifest import build_manifest, write_manifest
-from medallion.generate.spec import ORDERS
+from medallion.generate.spec import CUSTOMERS, ORDERS
 from medallion.generate.vocab import ORDER_STATUSES
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,13 @@ def _generate(
     final_status = {
         order_id: ORDER_STATUSES[orders["status"][int(order_id[1:]) - 1]] for order_id in changed
     }
+    tracked = sorted(
+        {
+            customer_id
+            for tables in results.values()
+            for customer_id in tables[CUSTOMERS].changes.get("tracked_change_times", {})
+        }
+    )
     manifest = build_manifest(
         scale=scale,
         days=days,
@@ -193,6 +200,7 @@ def _generate(
         results=results,
         ambiguous_links=states.crm.ambiguous,
         final_order_status=final_status,
+        current_customers=snowflake.current_tracked(states.snowflake.customers, tracked),
     )
     write_manifest(root, manifest)
     return manifest

@@ -41,6 +41,7 @@ def build_manifest(
     results: dict[str, dict[str, TableDay]],
     ambiguous_links: dict[str, list[str]],
     final_order_status: dict[str, str],
+    current_customers: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     day_entries = {
         label: {table: tables[table].to_manifest() for table in TABLES if table in tables}
@@ -69,6 +70,8 @@ def build_manifest(
             "times_by_customer": dict(sorted(times.items())),
             # Each changed customer's SCD2 versions after the first: when each starts (UTC).
             "valid_from_by_customer": {c: sorted(t) for c, t in sorted(valid_from.items())},
+            # The current version's tracked attributes of each customer the days changed.
+            "current_by_customer": current_customers or {},
         },
         "orders_status_changes": {
             "by_day": {

@@ -196,6 +196,18 @@ def _apply_ordinary_updates(
     state["updated"][rows] = stamp
 
 
+def current_tracked(state: Frame, customer_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The final tracked attributes (as extracted) of the given customers: their current
+    version, which silver must hold."""
+    if not customer_ids:
+        return {}
+    rows = np.array([int(cid[1:]) - 1 for cid in customer_ids], dtype=np.int64)
+    fields = _customer_fields(state.take(rows))
+    names = ("segment", "country", "email")
+    values = {name: fields[name].to_pylist() for name in names}
+    return {cid: {name: values[name][i] for name in names} for i, cid in enumerate(customer_ids)}
+
+
 def _times_by_id(numbers: np.ndarray, stamps: np.ndarray) -> dict[str, str]:
     """``{customer_id: ISO-8601 UTC time}`` for the customers numbered ``numbers``."""
     times = fmt.timestamps(stamps).to_pylist()
