@@ -47,6 +47,10 @@ from medallion.errors import JobError, UsageError
 log = logging.getLogger(__name__)
 
 RUN_DATE = "_run_date"
+# How many times a replaceWhere refused by a concurrent commit is made again (see replace_where).
+REPLACE_RETRIES = 2
+# How far back a write looks in the table's history for the commit it made (_new_commit).
+RECENT_COMMITS = 20
 DELTA = "delta"
 # The session setting Delta reads for the userMetadata of commits made by SQL/DML (MERGE, DELETE,
 # OPTIMIZE, RESTORE); DataFrame writes take the same value as a writer option.
@@ -309,9 +313,20 @@ def replace_where(
     writer = _writer(df, metadata, None).mode("overwrite")
     writer = writer.option("replaceWhere", f"`{column}` = '{literal}'")
     writer = _with_txn(writer, txn)
-    with delta_errors(path):
-        writer.save(path)
-    return _new_commit(spark, path, before)
+    # Replacing one value's rows is idempotent, so a commit refused because another writer
+    # committed first (typically the creator of a table two dates' ingests made at once) is
+    # simply made again on top of the winner's; only a repeated refusal is reported.
+    for attempt in range(REPLACE_RETRIES + 1):
+        try:
+            with delta_errors(path):
+                writer.save(path)
+            break
+        except CommitConflict:
+            if attempt == REPLACE_RETRIES:
+                raise
+            log.info("%s: a concurrent commit won; replacing %s again", table_label(path), literal)
+            time.sleep(0.5 * (attempt + 1))
+    return _new_commit(spark, path, before, metadata)
 
 
 def create_if_absent(
@@ -351,13 +366,23 @@ def _wait_for_table(spark: SparkSession, path: str, seconds: float = 10.0) -> bo
     return is_delta_table(spark, path)
 
 
-def _new_commit(spark: SparkSession, path: str, before: int | None) -> Commit:
+def _new_commit(spark: SparkSession, path: str, before: int | None, metadata: str) -> Commit:
     """The commit a write just made, or a no-op commit at the old version when Delta made none
-    (an empty write with nothing to replace, or an idempotent write it had already seen)."""
-    commit = last_commit(spark, path)
-    if before is not None and commit.version == before:
-        return Commit(path, before, NO_COMMIT)
-    return commit
+    (an empty write with nothing to replace, or an idempotent write it had already seen).
+
+    The newest commit after ``before`` that carries this write's ``metadata``: with concurrent
+    writers (two dates' ingests of one table) the table's latest commit may be the other's.
+    """
+    from delta.tables import DeltaTable
+
+    floor = -1 if before is None else before
+    for row in DeltaTable.forPath(spark, path).history(RECENT_COMMITS).collect():
+        if int(row["version"]) <= floor:
+            break
+        if row["userMetadata"] == metadata:
+            metrics = operation_metrics(row["operationMetrics"])
+            return Commit(path, int(row["version"]), row["operation"], metrics)
+    return Commit(path, max(floor, 0), NO_COMMIT)
 
 
 def overwrite(
@@ -371,7 +396,7 @@ def overwrite(
     before = last_commit(spark, path).version if require_delta_or_absent(spark, path) else None
     with delta_errors(path):
         _writer(df, metadata, partition_by).mode("overwrite").save(path)
-    return _new_commit(spark, path, before)
+    return _new_commit(spark, path, before, metadata)
 
 
 def append(
@@ -394,7 +419,7 @@ def append(
     writer = _with_txn(_writer(df, metadata, partition_by).mode("append"), txn)
     with delta_errors(path):
         writer.save(path)
-    return _new_commit(spark, path, before)
+    return _new_commit(spark, path, before, metadata)
 
 
 def _with_txn(writer, txn: tuple[str, int] | None):
@@ -436,7 +461,7 @@ def merge_into(
     before = table_version(spark, path)
     with session_commit_metadata(spark, metadata), delta_errors(path):
         merge()
-    return _new_commit(spark, path, before)
+    return _new_commit(spark, path, before, metadata)
 
 
 def merge_diff(
