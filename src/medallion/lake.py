@@ -495,6 +495,31 @@ def merge_diff(
     return merge_into(spark, path, merge, metadata=metadata)
 
 
+def merge_recomputed(
+    spark: SparkSession,
+    path: str,
+    desired: DataFrame,
+    existing: DataFrame,
+    keys: Sequence[str],
+    metadata: str,
+) -> Commit:
+    """Make the table at ``path`` (read as ``existing``) equal ``desired``, a recomputation of
+    it, with one MERGE of the diff (:func:`merge_diff`).
+
+    ``desired`` is cached for the commit: the diff reads it twice (changed rows, vanished keys)
+    and Delta's MERGE reads its source twice (to find the files to rewrite, then to write), so
+    an uncached recomputation from bronze would run four times.
+    """
+    from medallion.transforms.common import table_diff
+
+    desired = desired.persist()
+    try:
+        diff = desired.transform(table_diff(existing, keys))
+        return merge_diff(spark, path, diff, keys, metadata=metadata)
+    finally:
+        desired.unpersist()
+
+
 # --- errors as sentences -----------------------------------------------------------------------
 
 _SCHEMA_MARKERS = (

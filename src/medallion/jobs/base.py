@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from medallion.audit import TableCount
 from medallion.config import Settings
 from medallion.errors import JobError
-from medallion.lake import Lake, commit_metadata
+from medallion.lake import Lake, commit_metadata, read_delta
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,15 @@ def check_conservation(table: TableCount) -> None:
             f"rows_out={table.rows_out} + rows_quarantined={table.rows_quarantined} "
             f"= {table.rows_out + table.rows_quarantined}"
         )
+
+
+def read_bronze(context: JobContext, source: str, table: str) -> DataFrame:
+    """Every version bronze holds for ``source/table`` (all run dates); a missing table is a
+    JobError saying which ingest to run."""
+    path = context.lake.bronze(source, table)
+    frame = read_delta(context.spark, path)
+    if frame is None:
+        raise JobError(
+            f"bronze table {source}/{table} does not exist at {path}; run its *_to_bronze job first"
+        )
+    return frame

@@ -25,9 +25,8 @@ from pyspark.sql import functions as F
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
-from medallion.jobs.base import Job, JobContext, JobResult
-from medallion.lake import Commit, merge_diff, overwrite, read_delta
-from medallion.transforms.common import table_diff
+from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
+from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
 from medallion.transforms.gold.dim_customer import UNKNOWN_SK
 from medallion.transforms.silver.crm import accounts_from_bronze
@@ -42,15 +41,6 @@ def _silver(context: JobContext, table: str) -> DataFrame:
     if frame is None:
         raise JobError(
             f"silver table {table} does not exist yet; run bronze_to_silver for {context.run_date} first"
-        )
-    return frame
-
-
-def _bronze(context: JobContext, source: str, table: str) -> DataFrame:
-    frame = read_delta(context.spark, context.lake.bronze(source, table))
-    if frame is None:
-        raise JobError(
-            f"bronze table {source}/{table} does not exist yet; run its *_to_bronze job first"
         )
     return frame
 
@@ -81,16 +71,15 @@ def write_dim_customer(context: JobContext, rebuild: bool) -> Commit:
     diff against the table as it stands, or (first run, ``--rebuild``) one overwrite."""
     spark, path = context.spark, context.lake.gold("dim_customer")
     desired = dim_customer.dim_customer(
-        customers_from_bronze(_bronze(context, "snowflake", "customers")),
-        accounts_from_bronze(_bronze(context, "crm", "accounts")),
+        customers_from_bronze(read_bronze(context, "snowflake", "customers")),
+        accounts_from_bronze(read_bronze(context, "crm", "accounts")),
         _silver(context, "customers"),
     )
     existing = None if rebuild else read_delta(spark, path)
     if existing is None:
         return overwrite(desired, path, metadata=context.commit_metadata)
     keys = dim_customer.DIM_CUSTOMER_KEY
-    diff = desired.transform(table_diff(existing, keys))
-    return merge_diff(spark, path, diff, keys, metadata=context.commit_metadata)
+    return merge_recomputed(spark, path, desired, existing, keys, context.commit_metadata)
 
 
 def dim_customer_figures(dim: DataFrame, run_date: dt.date) -> dict[str, int]:

@@ -146,6 +146,11 @@ class StreamStats:
     versions: dict[str, int] = field(default_factory=dict)
 
 
+def latest_event_ts(bronze: DataFrame) -> dt.datetime | None:
+    """The latest event time in bronze, as a naive UTC datetime (collected as epoch micros)."""
+    return utc_datetime(bronze.agg(F.unix_micros(F.max("event_ts"))).first()[0])
+
+
 class OrderEventBatches:
     """The ``foreachBatch`` function: contract + stream judgement + idempotent Delta writes.
 
@@ -209,7 +214,7 @@ class OrderEventBatches:
             seen, previous_max = spark.createDataFrame([], SEEN_SCHEMA), None
         else:
             seen = delivery_keys(bronze)
-            previous_max = utc_datetime(bronze.agg(F.unix_micros(F.max("event_ts"))).first()[0])
+            previous_max = latest_event_ts(bronze)
         lines = batch.select(
             "value", "_source_file", F.monotonically_increasing_id().alias("_ordinal")
         )
@@ -362,11 +367,7 @@ def run(context: JobContext) -> JobResult:
     watermark = (stats.max_event_ts - delay) if stats.max_event_ts else None
     if watermark is None:
         bronze = read_delta(spark, batches.bronze_path)
-        latest = (
-            utc_datetime(bronze.agg(F.unix_micros(F.max("event_ts"))).first()[0])
-            if bronze is not None
-            else None
-        )
+        latest = latest_event_ts(bronze) if bronze is not None else None
         watermark = latest - delay if latest else None
     details = {
         "stream_app_id": batches.app_id,

@@ -31,9 +31,8 @@ from pyspark.sql import functions as F
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
-from medallion.jobs.base import Job, JobContext, JobResult
-from medallion.lake import Commit, merge_diff, overwrite, read_delta
-from medallion.transforms.common import table_diff
+from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
+from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
 from medallion.transforms.silver import crm, customers, events, fx, orders, products
 
 log = logging.getLogger(__name__)
@@ -76,14 +75,7 @@ class SilverBuild:
     # -- IO helpers --------------------------------------------------------------------------
 
     def bronze(self, source: str, table: str) -> DataFrame:
-        """Every version bronze holds for the table, from every run date."""
-        path = self.lake.bronze(source, table)
-        frame = read_delta(self.spark, path)
-        if frame is None:
-            raise JobError(
-                f"bronze table {source}/{table} does not exist at {path}; run its *_to_bronze job first"
-            )
-        return frame
+        return read_bronze(self.context, source, table)
 
     def write(
         self,
@@ -103,9 +95,7 @@ class SilverBuild:
                 current, path, metadata=metadata, partition_by=[partition] if partition else None
             )
         else:
-            keys = KEYS[table]
-            diff = current.transform(table_diff(existing, keys))
-            commit = merge_diff(self.spark, path, diff, keys, metadata=metadata)
+            commit = merge_recomputed(self.spark, path, current, existing, KEYS[table], metadata)
         result = read_delta(self.spark, path)
         if result is None:
             raise JobError(f"silver/{table} is missing after the run for {self.day}")

@@ -200,7 +200,8 @@ def customer_history(
     versions = starts.withColumn(
         "valid_from", F.when(F.col("_first"), utc_timestamp(HISTORY_START)).otherwise(F.col("_at"))
     )
-    following = F.lead("valid_from").over(Window.partitionBy("customer_id").orderBy("valid_from"))
+    # The first version's valid_from (1900) sorts first as its _at does, so one order serves.
+    following = F.lead("valid_from").over(by_time)
     descriptive = current_customers.select("customer_id", *DESCRIPTIVE_ATTRIBUTES)
     return (
         versions.withColumn("valid_to", F.coalesce(following, utc_timestamp(OPEN_END)))
