@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 RUN_DATE = "_run_date"
 # How many times a replaceWhere refused by a concurrent commit is made again (see replace_where).
 REPLACE_RETRIES = 2
+FIRST_COMMIT = "00000000000000000000.json"  # a Delta log's version 0
 # How far back a write looks in the table's history for the commit it made (_new_commit).
 RECENT_COMMITS = 20
 DELTA = "delta"
@@ -357,12 +358,22 @@ def create_if_absent(
     return last_commit(spark, path).version
 
 
-def _wait_for_table(spark: SparkSession, path: str, seconds: float = 10.0) -> bool:
+def _wait_for_table(spark: SparkSession, path: str, seconds: float = 60.0) -> bool:
+    """Wait for a concurrent creator's first commit to land at ``path``; True once it has.
+
+    The log's first commit file is looked for on the file system, not through
+    ``DeltaTable.isDeltaTable``: our failed creation left a cached ``DeltaLog`` for the path
+    that saw no commit, and that cache keeps answering "not a table" after the other writer's
+    commit has landed. Once the file is there the cache is dropped, so the write that follows
+    reads the table as it now is.
+    """
+    fs, first = _fs(spark, f"{path.rstrip('/')}/_delta_log/{FIRST_COMMIT}")
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if is_delta_table(spark, path):
-            return True
+    while not fs.exists(first):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.2)
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
     return is_delta_table(spark, path)
 
 

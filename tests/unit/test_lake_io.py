@@ -5,7 +5,9 @@ leave a half-written table."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import threading
+import time
 
 import pytest
 from delta.tables import DeltaTable
@@ -265,3 +267,28 @@ def test_two_dates_written_at_once_both_land(spark, tmp_path, table_exists):
     if table_exists:
         expected = sorted([(0, day0), *expected])
     assert _content(spark, path) == expected
+
+
+def test_a_table_another_process_is_creating_is_waited_for_and_written_into(spark, tmp_path):
+    """Another process's creation is half done (its ``_delta_log`` folder exists, its first
+    commit not yet): ours is refused as a "non-empty location", waits for that commit, and
+    writes its date into the table. The other process is played by copying a first commit
+    into the folder, so this session's cached view of the path sees nothing of it happen."""
+    made_elsewhere = tmp_path / "elsewhere"
+    _write_day(spark, str(made_elsewhere), [], DAY1)  # an empty table: version 0 only
+    path = tmp_path / "bronze" / "redshift" / "customer_behavior"
+    (path / "_delta_log").mkdir(parents=True)
+    first = "00000000000000000000.json"
+
+    def the_other_process_commits() -> None:
+        time.sleep(3)
+        shutil.copy(made_elsewhere / "_delta_log" / first, path / "_delta_log" / first)
+
+    other = threading.Thread(target=the_other_process_commits)
+    other.start()
+    try:
+        commit = _write_day(spark, str(path), [7, 8], DAY2)
+    finally:
+        other.join()
+    assert commit.version == 1 and commit.rows_written == 2
+    assert _content(spark, str(path)) == [(7, DAY2), (8, DAY2)]
