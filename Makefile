@@ -16,7 +16,8 @@ END := $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$
 
 help:
 	@echo "make run    set up, generate sample data, run the whole pipeline, validate, report"
-	@echo "make test   set up and run the test suite"
+	@echo "make test   set up and run the test suite (unit + integration on small data)"
+	@echo "make test-slow, make test-reliability   the slower suites .ci/run runs too"
 	@echo "make lint   ruff check + format check"
 	@echo "make jars   fetch Delta Lake's (and hadoop-aws's) jars from Maven Central into .jars/"
 	@echo "make bench  benchmarks (see bench/README.md); BENCH_BASELINE=REF runs a git ref beside"
@@ -82,11 +83,18 @@ check-chromium:
 	    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }); \
 	  else echo "the report test needs Chromium: run 'sudo apt-get install chromium'"; exit 1; fi; }
 
+# make test: the unit tests and the integration tests that prove the mission on small data
+# (pyproject.toml's addopts leave out the markers "slow" and "reliability").
 test: setup check-chromium
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
+# The multi-minute suites outside make test's budget: the redelivery story, the Airflow DAG run,
+# the standalone cluster and packaged wheel, the bench smoke run, the stream's crash test.
+.PHONY: test-slow test-reliability
+test-slow: setup
+	$(BIN)/python -m pytest --durations=25 -m "slow and not reliability" $(PYTEST_ARGS)
+
 # The reliability suite (docs/RELIABILITY.md): reruns, crashes, bad inputs, locks, secrets.
-.PHONY: test-reliability
 test-reliability: setup
 	$(BIN)/python -m pytest --durations=25 -m reliability tests/reliability $(PYTEST_ARGS)
 

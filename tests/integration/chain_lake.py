@@ -3,12 +3,31 @@ comparable form of a table (maps as their sorted entries, which EXCEPT can compa
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from medallion.audit import AuditRecord
 from medallion.config import parse_settings
+
+START = dt.date(2025, 1, 13)
+DAYS = [START + dt.timedelta(days=i) for i in range(3)]
+SCALE, SEED = 0.02, 42
+
+
+@dataclass(frozen=True)
+class ChainLake:
+    root: Path
+    manifest: dict
+    settings: object
+    records: list[AuditRecord]  # the audit records of the three-day chain, in run order
+
+    def records_of(self, day: dt.date) -> dict[str, AuditRecord]:
+        """The chain's record of each job for ``day``, by job name."""
+        return {r.job: r for r in self.records if r.run_date == day.isoformat()}
 
 
 def settings_for(root: Path, files_per_trigger: int = 50):

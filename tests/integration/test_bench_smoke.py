@@ -14,7 +14,7 @@ import pytest
 
 from medallion.jobs import JOBS as ALL_JOBS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = {job.name for job in ALL_JOBS}

@@ -1,8 +1,8 @@
 """The four batch ingestion jobs on generated landing data, checked against the manifest.
 
-One small generated lake (scale 0.02, two days) is ingested day by day through
-``medallion.runner.run_job``; every count, every quarantine reason and every malformed record's
-raw text is compared with what the generator says it injected.
+The suite's chain lake (scale 0.02, three generated days, tests/integration/conftest.py) was
+ingested day by day; for days one and two every count, every quarantine reason and every
+malformed record's raw text is compared with what the generator says it injected.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from chain_lake import DAYS
 from pyspark.sql import functions as F
 
-from medallion.config import parse_settings
 from medallion.contracts import BRONZE_METADATA, QUARANTINE_SCHEMA, load_contract
 from medallion.errors import JobError
 from medallion.jobs import JOB_MAP
@@ -24,9 +24,7 @@ from medallion.runner import run_job
 
 pytestmark = pytest.mark.integration
 
-DAY_ONE = dt.date(2025, 1, 13)
-DAY_TWO = DAY_ONE + dt.timedelta(days=1)
-SCALE = 0.02
+DAY_ONE, DAY_TWO = DAYS[:2]
 BATCH_JOBS = ("fx_json_to_bronze", "crm_to_bronze", "snowflake_to_bronze", "redshift_to_bronze")
 JOB_TABLES = {
     "fx_json_to_bronze": ("fx/fx_rates",),
@@ -39,19 +37,11 @@ CSV_TABLES = TABLES[1:]
 
 
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    from medallion.generate import generate_landing
-
-    root = tmp_path_factory.mktemp("bronze") / "lake"
-    manifest = generate_landing(
-        root / "landing", scale=SCALE, days=2, start_date=DAY_ONE, seed=42, force=True
-    )
-    settings = parse_settings(
-        f'env: local\nspark: {{master: "local[2]", shuffle_partitions: 1}}\n'
-        f'lake: {{root: "{root}"}}\n',
-        "test",
-    )
-    return root, settings, manifest
+def lake(copy_of_chain_lake):
+    """A copy of the suite's chain lake (tests/integration/conftest.py): its bronze and
+    quarantine are what the batch ingests made of the generated days."""
+    chain = copy_of_chain_lake
+    return chain.root, chain.settings, chain.manifest
 
 
 def run_day(spark, settings, day, jobs=BATCH_JOBS):
@@ -59,10 +49,16 @@ def run_day(spark, settings, day, jobs=BATCH_JOBS):
 
 
 @pytest.fixture(scope="module")
-def runs(spark, lake):
-    """The audit records of both days, ingested in date order."""
-    _, settings, _ = lake
-    return {day: run_day(spark, settings, day) for day in (DAY_ONE, DAY_TWO)}
+def runs(copy_of_chain_lake):
+    """The chain's audit records of the batch ingests of days one and two (run in date order)."""
+    return {
+        day: {
+            job: record
+            for job, record in copy_of_chain_lake.records_of(day).items()
+            if job in BATCH_JOBS
+        }
+        for day in (DAY_ONE, DAY_TWO)
+    }
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from chain_lake import gold, same_content, settings_for, silver
+from chain_lake import DAYS, gold, same_content, settings_for, silver
 
-from medallion.generate import generate_landing
 from medallion.jobs import JOB_MAP, JOBS
 from medallion.jobs.base import JobContext
 from medallion.jobs.silver import SilverBuild
@@ -24,8 +23,6 @@ from medallion.runner import run_chain, run_job
 
 pytestmark = pytest.mark.integration
 
-START = dt.date(2025, 1, 13)
-DAYS = [START + dt.timedelta(days=i) for i in range(3)]
 SILVER_KEYS = {
     "customers": ["customer_id"],
     "products": ["product_id"],
@@ -51,14 +48,9 @@ MANIFEST_TABLE = {
 
 
 @pytest.fixture(scope="module")
-def chain(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("chain") / "lake"
-    manifest = generate_landing(
-        root / "landing", scale=0.02, days=3, start_date=START, seed=42, force=True
-    )
-    settings = settings_for(root)
-    records = run_chain(JOBS, DAYS, settings, lambda: spark)
-    return root, manifest, settings, records
+def chain(chain_lake):
+    """The suite's three-day chain lake (tests/integration/conftest.py)."""
+    return chain_lake.root, chain_lake.manifest, chain_lake.settings, chain_lake.records
 
 
 def test_every_job_succeeded_for_every_day(chain):

@@ -1,4 +1,4 @@
-"""End to end: generate two days, run the whole chain, validate the last day, write the report.
+"""End to end: the whole chain over generated days, the last day validated, the report written.
 
 Generated data carries every documented defect, and the pipeline quarantines or flags them, so
 the gate must pass with no error and no warning; the report must show the run as it happened.
@@ -6,23 +6,22 @@ the gate must pass with no error and no warning; the report must show the run as
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
+from chain_lake import DAYS
 
 from medallion.audit import read_records
-from medallion.config import parse_settings
-from medallion.jobs import JOB_MAP, JOBS
+from medallion.jobs import JOB_MAP
 from medallion.lake import Lake
 from medallion.quality.job import VALIDATE_JOB
 from medallion.quality.report import write_report
 from medallion.quality.results import read_results
-from medallion.runner import run_chain, run_job
+from medallion.runner import run_job
 
 pytestmark = pytest.mark.integration
 
-FIRST, LAST = dt.date(2025, 1, 13), dt.date(2025, 1, 14)
+FIRST, LAST = DAYS[-2:]  # the day before the validated one, and the validated one
 CHAIN = (
     "fx_json_to_bronze",
     "crm_to_bronze",
@@ -36,22 +35,16 @@ CHAIN = (
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory):
+def pipeline(spark, copy_of_chain_lake):
+    """A copy of the suite's three-day chain lake (tests/integration/conftest.py), validated
+    for its last day."""
     missing = [name for name in CHAIN if name not in JOB_MAP]
     if missing:
         pytest.fail(f"the job registry lacks {', '.join(missing)}: this test runs the whole chain")
-    from medallion.generate import generate_landing
-
-    root = tmp_path_factory.mktemp("quality_e2e") / "lake"
-    generate_landing(root / "landing", scale=0.02, days=2, start_date=FIRST, seed=42, force=True)
-    settings = parse_settings(
-        f'env: local\nspark: {{master: "local[2]", shuffle_partitions: 1}}\nlake: {{root: "{root}"}}\n'
-        f'warehouse: {{type: duckdb, duckdb: {{path: "{root}/warehouse.duckdb"}}}}\n',
-        "test",
-    )
-    run_chain(JOBS, [FIRST, LAST], settings, lambda: spark)
-    record = run_job(VALIDATE_JOB, LAST, settings, spark)
-    return settings, record
+    chain = copy_of_chain_lake
+    assert [r.job for r in chain.records_of(LAST).values()] == list(CHAIN)
+    record = run_job(VALIDATE_JOB, LAST, chain.settings, spark)
+    return chain.settings, record
 
 
 def test_generated_data_passes_the_gate_with_no_warning(pipeline):

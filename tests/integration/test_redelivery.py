@@ -25,7 +25,7 @@ from medallion.jobs import JOB_MAP
 from medallion.runner import run_chain
 from medallion.transforms.gold.dim_customer import HISTORY_START, OPEN_END
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 START = dt.date(2025, 1, 13)
 DAY1, DAY2, DAY3 = (START + dt.timedelta(days=i) for i in range(3))
