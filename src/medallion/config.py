@@ -135,6 +135,9 @@ class WarehouseConfig(_Strict):
 class StreamingConfig(_Strict):
     max_files_per_trigger: int = Field(default=25, ge=1)
     watermark_delay: str = "24 hours"
+    # How far past its ingest time an event's time may be (producer clocks drift); later is
+    # quarantined as event_ts:future and never moves the watermark.
+    future_tolerance: str = "1 hour"
 
 
 class AlertsConfig(_Strict):

@@ -411,6 +411,14 @@ class Landing:
         )
         return found
 
+    def _fx_reference(self, ccy: str, by_ccy: dict, medians: dict) -> float:
+        """What a rate is compared with: its currency's median in the file when the file holds
+        a history of it, else its latest valid rate of the earlier files (a daily file)."""
+        if len(by_ccy[ccy]) >= 20:
+            return medians[ccy]
+        earlier = [(d, r["rate"]) for (d, c), r in self.latest["fx/fx_rates"].items() if c == ccy]
+        return max(earlier)[1] if earlier else medians[ccy]
+
     def _fx(self, day: str) -> dict:
         path = self.root / "fx/fx_rates" / f"dt={day}" / "fx_rates.jsonl"
         lines = path.read_text(encoding="utf-8").split("\n")
@@ -437,7 +445,7 @@ class Landing:
                 defects["zero_rate"] += 1
             elif r["rate"] < 0:
                 defects["negative_rate"] += 1
-            elif r["rate"] > 100 * medians[r["quote_ccy"]]:
+            elif r["rate"] > 100 * self._fx_reference(r["quote_ccy"], by_ccy, medians):
                 defects["absurd_rate"] += 1
             else:
                 valid.append(r)
@@ -631,6 +639,9 @@ def test_defects_are_injected_at_the_documented_rates(reader):
     for table, entry in first.items():
         for kind, count in entry["defects"].items():
             if kind == "replayed":
+                continue
+            if (table, kind) == ("kafka/order_events", "late_event"):
+                assert count == 0  # nothing is late before the stream's first batch
                 continue
             expected = rates[table][kind] * entry["rows_written"]
             assert abs(count - expected) <= 1, (table, kind)

@@ -77,7 +77,8 @@ def test_three_daily_runs_match_the_manifest_and_a_fourth_changes_nothing(spark,
         assert record.rows_in == expected["rows_written"]
         assert record.rows_out == expected["expected"]["rows_bronze"]
         assert record.rows_quarantined == expected["expected"]["rows_quarantined"]
-        assert quarantine_reasons(spark, root, day) == expected["expected"]["quarantine"]
+        reasons = {rule: n for rule, n in expected["expected"]["quarantine"].items() if n}
+        assert quarantine_reasons(spark, root, day) == reasons
         assert record.details["last_committed_batch_id"] == max(record.details["batches"])
         assert record.details["watermark"] is not None
     bronze = bronze_events(spark, root)
@@ -144,6 +145,7 @@ def test_after_a_checkpoint_reset_the_events_are_written_again_under_a_new_app_i
     }
 
 
+@pytest.mark.slow
 def test_crash_in_the_middle_of_a_run_then_rerun_gives_every_event_once(spark, tmp_path):
     root = tmp_path / "lake"
     manifest = generate_landing(

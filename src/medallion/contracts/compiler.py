@@ -147,33 +147,47 @@ def apply_contract(
     run_id: str,
     run_date: dt.date,
     ingest_ts: dt.datetime,
+    history: DataFrame | None = None,
 ) -> ContractSplit:
     """Check every row of ``raw`` against ``contract``; see the module docstring."""
     checked = raw.transform(
-        check_records(contract, run_id=run_id, run_date=run_date, ingest_ts=ingest_ts)
+        check_records(
+            contract, run_id=run_id, run_date=run_date, ingest_ts=ingest_ts, history=history
+        )
     )
     return ContractSplit.of(contract, checked)
 
 
-def check_records(contract: Contract, *, run_id: str, run_date: dt.date, ingest_ts: dt.datetime):
-    """A transformation: ``raw`` -> every row typed, with metadata and sorted ``_reasons``."""
+def check_records(
+    contract: Contract,
+    *,
+    run_id: str,
+    run_date: dt.date,
+    ingest_ts: dt.datetime,
+    history: DataFrame | None = None,
+):
+    """A transformation: ``raw`` -> every row typed, with metadata and sorted ``_reasons``.
+
+    ``history`` holds the table's earlier deliveries (its bronze rows of other run dates), for
+    the jump rules that judge a value against its group's last value (:func:`_with_history`);
+    None when there are none yet, as on the first delivery.
+    """
+    with_history = history is not None and bool(history_jumps(contract))
 
     def transform(raw: DataFrame) -> DataFrame:
-        return (
-            raw.transform(_prepare(contract))
-            .transform(_typed(contract))
-            .transform(_judged(contract))
-            .select(
-                *contract.column_names,
-                F.lit(run_id).alias(RUN_ID),
-                F.lit(run_date).cast(T.DateType()).alias(RUN_DATE),
-                utc_timestamp(ingest_ts).alias(INGEST_TS),
-                SOURCE_FILE,
-                LINE,
-                RAW_RECORD,
-                REASONS,
-                RECORD_HASH,
-            )
+        typed = raw.transform(_prepare(contract)).transform(_typed(contract))
+        if with_history:
+            typed = typed.transform(_with_history(contract, history))
+        return typed.transform(_judged(contract, with_history)).select(
+            *contract.column_names,
+            F.lit(run_id).alias(RUN_ID),
+            F.lit(run_date).cast(T.DateType()).alias(RUN_DATE),
+            utc_timestamp(ingest_ts).alias(INGEST_TS),
+            SOURCE_FILE,
+            LINE,
+            RAW_RECORD,
+            REASONS,
+            RECORD_HASH,
         )
 
     return transform
@@ -238,13 +252,73 @@ def _typed(contract: Contract):
     return transform
 
 
-def _judged(contract: Contract):
+def history_jumps(contract: Contract) -> list[Column]:
+    """The columns whose jump rule also judges a value against the table's history."""
+    return [c for c in contract.columns if c.jump is not None and c.jump.history_order_by]
+
+
+def _history_column(column: Column) -> str:
+    return f"_history_{column.name}"
+
+
+def _with_history(contract: Contract, history: DataFrame):
+    """Add, per history-judged column, its group's last value before the row's date.
+
+    The last value is taken from ``history`` (earlier deliveries): per group and date the value
+    of the latest delivery (``_run_date``), and of those dates the latest strictly before the
+    row's own, so a corrected rate of a date is judged against the day before, not against the
+    value it corrects. An as-of lookup by one sort: the history's values and the batch's rows
+    in one frame, the last history value over the dates before each row.
+    """
+    marker = "_is_history"
+
+    def transform(typed: DataFrame) -> DataFrame:
+        frame = typed.withColumn(marker, F.lit(False))
+        for column in history_jumps(contract):
+            jump = column.jump
+            assert jump is not None and jump.history_order_by is not None
+            keys = [f"_history_key_{i}" for i in range(len(jump.group_by))]
+            day, value = "_history_day", "_history_value"
+            key_values = [F.upper(F.col(g).cast(T.StringType())) for g in jump.group_by]
+            past = (
+                history.where(F.col(column.name) > 0)
+                .groupBy(
+                    *[k.alias(n) for k, n in zip(key_values, keys, strict=True)],
+                    F.col(jump.history_order_by).alias(day),
+                )
+                .agg(
+                    F.max_by(F.col(column.name).cast(T.DoubleType()), F.col(RUN_DATE)).alias(value)
+                )
+                .withColumn(marker, F.lit(True))
+            )
+            rows = frame.select(
+                "*",
+                *[k.alias(n) for k, n in zip(key_values, keys, strict=True)],
+                F.col(jump.history_order_by).alias(day),
+            )
+            before = (
+                Window.partitionBy(*keys)
+                .orderBy(F.unix_date(F.col(day)))
+                .rangeBetween(Window.unboundedPreceding, -1)
+            )
+            frame = (
+                rows.unionByName(past, allowMissingColumns=True)
+                .withColumn(_history_column(column), F.last(value, ignorenulls=True).over(before))
+                .where(~F.col(marker))
+                .drop(*keys, day, value)
+            )
+        return frame.drop(marker)
+
+    return transform
+
+
+def _judged(contract: Contract, with_history: bool = False):
     """Evaluate every rule into the sorted, distinct ``_reasons`` of each row."""
 
     def transform(typed: DataFrame) -> DataFrame:
         failures: list[SparkColumn] = []
         for column in contract.columns:
-            failures.extend(_column_failures(column))
+            failures.extend(_column_failures(column, with_history))
         failures.extend(
             _expression_failure(r.rule, r.expression) for r in contract.expression_rules
         )
@@ -275,7 +349,7 @@ def _judged(contract: Contract):
 # --- rules ------------------------------------------------------------------------------------
 
 
-def _column_failures(column: Column) -> list[SparkColumn]:
+def _column_failures(column: Column, with_history: bool = False) -> list[SparkColumn]:
     """One ``when(failed, rule id)`` per rule of ``column`` (null when the rule passes)."""
     text = F.col(_TEXT + column.name)  # trimmed input text, null when missing
     value = F.col(column.name)  # typed value, null when missing or not castable
@@ -297,7 +371,7 @@ def _column_failures(column: Column) -> list[SparkColumn]:
     if column.range is not None:
         fails(RANGE, range_failed)
     if column.jump is not None:
-        fails(JUMP, _jump_failed(value, column, range_failed))
+        fails(JUMP, _jump_failed(value, column, range_failed, with_history))
     return failures
 
 
@@ -328,12 +402,17 @@ def _in_range(value: SparkColumn, bounds: Range) -> SparkColumn:
     return within
 
 
-def _jump_failed(value: SparkColumn, column: Column, range_failed: SparkColumn) -> SparkColumn:
-    """True where a positive value is more than ``max_factor`` times off its group's median.
+def _jump_failed(
+    value: SparkColumn, column: Column, range_failed: SparkColumn, with_history: bool = False
+) -> SparkColumn:
+    """True where a positive value is more than ``max_factor`` times off its group's median,
+    or (``with_history``) more than ``history_max_factor`` times off its group's last value in
+    earlier deliveries.
 
     Only positive values that passed the range check are judged and count towards the median
     (a zero or negative value is the range rule's to report); groups with fewer than
-    ``min_rows`` judged values pass, as there is nothing to compare with.
+    ``min_rows`` judged values pass the median test, as there is nothing to compare with, and
+    a group without history passes the history test (its first delivery).
     """
     jump = column.jump
     assert jump is not None
@@ -346,7 +425,13 @@ def _jump_failed(value: SparkColumn, column: Column, range_failed: SparkColumn) 
     judged_rows = F.count(judged_amount).over(window)
     factor = F.lit(jump.max_factor)
     off_median = (amount > median * factor) | (amount * factor < median)
-    return judged & (judged_rows >= jump.min_rows) & off_median
+    failed = (judged_rows >= jump.min_rows) & off_median
+    if with_history and jump.history_max_factor is not None:
+        last = F.col(_history_column(column))
+        daily = F.lit(jump.history_max_factor)
+        off_last = last.isNotNull() & ((amount > last * daily) | (amount * daily < last))
+        failed = failed | off_last
+    return judged & failed
 
 
 def _expression_failure(rule: str, expression: str) -> SparkColumn:

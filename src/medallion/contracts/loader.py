@@ -506,11 +506,33 @@ def _jump_rule(
             raise fail(f"{where}.maxFactor", "must be a number above 1")
         if not isinstance(min_rows, int) or min_rows < 1:
             raise fail(f"{where}.minRows", "must be a positive integer")
-        extra = sorted(set(impl) - {"check", "groupBy", "maxFactor", "minRows"})
+        extra = sorted(set(impl) - {"check", "groupBy", "maxFactor", "minRows", "history"})
         if extra:
             raise fail(f"{where}.{extra[0]}", "is not a setting of the jump check")
-        jump = JumpRule(tuple(group_by), float(max_factor), min_rows)
+        order_by, history_factor = _jump_history(
+            impl.get("history"), f"{where}.history", names, fail
+        )
+        jump = JumpRule(tuple(group_by), float(max_factor), min_rows, order_by, history_factor)
     return jump
+
+
+def _jump_history(
+    history: Any, where: str, names: list[str], fail: Callable[..., ContractError]
+) -> tuple[str | None, float | None]:
+    """``history: {orderBy: date, maxFactor: 3}`` of a jump check, as (order column, factor)."""
+    if history is None:
+        return None, None
+    if not isinstance(history, dict):
+        raise fail(where, "must be a mapping with orderBy and maxFactor")
+    extra = sorted(set(history) - {"orderBy", "maxFactor"})
+    if extra:
+        raise fail(f"{where}.{extra[0]}", "is not a setting of the jump check's history")
+    order_by, factor = history.get("orderBy"), history.get("maxFactor")
+    if order_by not in names:
+        raise fail(f"{where}.orderBy", f"must name a column of the table (got {order_by!r})")
+    if not isinstance(factor, int | float) or factor <= 1:
+        raise fail(f"{where}.maxFactor", "must be a number above 1")
+    return order_by, float(factor)
 
 
 def _table_quality(

@@ -85,11 +85,19 @@ class Range:
 @dataclass(frozen=True)
 class JumpRule:
     """A value may not sit more than ``max_factor`` times above or below the median of its
-    group in the same batch; groups with fewer than ``min_rows`` judgeable values pass."""
+    group in the same batch; groups with fewer than ``min_rows`` judgeable values pass.
+
+    With ``history_order_by`` (a date column) it is also judged against history: the value its
+    group last had in earlier deliveries (bronze, the latest delivery of the latest earlier
+    ``history_order_by``) may not be more than ``history_max_factor`` times away. A daily file
+    holds one rate per currency, which no batch median can judge; the previous day's rate can.
+    """
 
     group_by: tuple[str, ...]
     max_factor: float
     min_rows: int
+    history_order_by: str | None = None
+    history_max_factor: float | None = None
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,10 @@ def generate_fx_day(run: Run, day: Day, state: FxState) -> TableDay:
     picker = run.rng(FX_RATES, day, "defects")
     counts = defects.counts_for(FX_RATES, cells)
     if not day.is_first:
-        counts["absurd_rate"] = 0  # a jump is only visible against the full history
+        # One rate a day off by a factor of 1000 (a decimal shift): a daily file holds one
+        # rate per currency, so only the currency's last rate can show it (the jump rule's
+        # history).
+        counts["absurd_rate"] = 1
     non_usd = np.flatnonzero(ccy != USD)
     unknown_dates = picker.choice(
         n_dates, size=min(counts["unknown_currency"], n_dates), replace=False

@@ -220,6 +220,10 @@ def generate_events_day(run: Run, day: Day, sf: SnowflakeState, state: KafkaStat
     total = run.seed_volume(ORDER_EVENTS) if day.is_first else run.increment(ORDER_EVENTS, "events")
     skip = (REPLAYED,) if state.previous is None else ()
     counts = defects.counts_for(ORDER_EVENTS, total, skip=skip)
+    if state.previous is None:
+        # Nor is anything late on the stream's first day: as in Spark, the watermark comes
+        # from earlier batches, and before the first there is none.
+        counts["late_event"] = 0
     n_replayed = 0 if state.previous is None else min(counts[REPLAYED], len(state.previous))
     n_base = total - counts[REDELIVERED] - n_replayed
     events, picked = _base_events(run, day, sf, state, n_base, counts)

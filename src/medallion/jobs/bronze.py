@@ -32,12 +32,12 @@ from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.contracts import Contract, apply_contract, load_contract, read_landing
-from medallion.contracts.compiler import REASONS, RUN_DATE
+from medallion.contracts.compiler import REASONS, RUN_DATE, history_jumps
 from medallion.contracts.readers import java_cause
 from medallion.errors import JobError, MedallionError
 from medallion.faults import crash_point
 from medallion.jobs.base import JobContext, JobResult, check_conservation
-from medallion.lake import Commit, path_exists, replace_where
+from medallion.lake import Commit, path_exists, read_delta, replace_where
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +108,16 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
             ", ".join(read.ignored_columns),
             contract.schema_evolution,
         )
+    bronze = context.lake.bronze(contract.source, contract.table)
+    quarantine = context.lake.quarantine(contract.source, contract.table)
     split = apply_contract(
         contract,
         read.records,
         run_id=context.run_id,
         run_date=context.run_date,
         ingest_ts=dt.datetime.now(dt.UTC),
+        history=earlier_deliveries(context, contract, bronze),
     ).persist()
-    bronze = context.lake.bronze(contract.source, contract.table)
-    quarantine = context.lake.quarantine(contract.source, contract.table)
     try:
         try:
             tally = tally_checked(contract, split.checked)
@@ -155,6 +156,18 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
         f" ({_describe(tally.reasons)})" if tally.reasons else "",
     )
     return TableIngest(count, len(read.files), tally.reasons, read.ignored_columns, seconds)
+
+
+def earlier_deliveries(context: JobContext, contract: Contract, bronze: str) -> DataFrame | None:
+    """The table's bronze rows of the other run dates, for the rules that judge a delivery
+    against history (an FX rate against its currency's last accepted rate); None when the
+    contract has no such rule or bronze does not exist yet (the first delivery)."""
+    if not history_jumps(contract):
+        return None
+    accepted = read_delta(context.spark, bronze)
+    if accepted is None:
+        return None
+    return accepted.where(F.col(RUN_DATE) != F.lit(context.run_date))
 
 
 def tally_checked(contract: Contract, checked: DataFrame) -> CheckTally:

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.contracts import load_contract
-from medallion.contracts.compiler import check_records, quarantined_rows, valid_rows
+from medallion.contracts.compiler import INGEST_TS, check_records, quarantined_rows, valid_rows
 from medallion.contracts.readers import json_line_records
 from medallion.errors import ConfigError, JobError
 from medallion.faults import crash_point
@@ -62,13 +62,11 @@ SEEN_SCHEMA = "event_id string, topic string, partition int, offset long"
 _DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
-def parse_delay(text: str) -> dt.timedelta:
+def parse_delay(text: str, setting: str = "streaming.watermark_delay") -> dt.timedelta:
     """``"24 hours"`` -> timedelta(hours=24); the units Spark's watermark delays use."""
     match = _DURATION.match(text)
     if not match:
-        raise ConfigError(
-            f"streaming.watermark_delay '{text}' is not a duration like '24 hours' or '30 minutes'"
-        )
+        raise ConfigError(f"{setting} '{text}' is not a duration like '24 hours' or '30 minutes'")
     amount, unit = int(match.group(1)), match.group(2).lower()
     return dt.timedelta(**{f"{unit}s": amount})
 
@@ -141,14 +139,22 @@ class StreamStats:
     rows_out: int = 0
     rows_quarantined: int = 0
     duplicates: int = 0
+    future: int = 0
     late: int = 0
     max_event_ts: dt.datetime | None = None
     versions: dict[str, int] = field(default_factory=dict)
 
 
-def latest_event_ts(bronze: DataFrame) -> dt.datetime | None:
-    """The latest event time in bronze, as a naive UTC datetime (collected as epoch micros)."""
-    return utc_datetime(bronze.agg(F.unix_micros(F.max("event_ts"))).first()[0])
+def latest_event_ts(bronze: DataFrame, tolerance: dt.timedelta) -> dt.datetime | None:
+    """The latest believable event time in bronze, as a naive UTC datetime (collected as epoch
+    micros): events later than their own ingest time plus ``tolerance`` are left out, so an
+    event from the future that reached bronze before the future rule existed cannot hold the
+    watermark years ahead."""
+    believable = F.col("event_ts") <= F.col(INGEST_TS) + F.expr(
+        f"INTERVAL {int(tolerance.total_seconds())} SECONDS"
+    )
+    latest = F.max(F.when(believable, F.col("event_ts")))
+    return utc_datetime(bronze.agg(F.unix_micros(latest)).first()[0])
 
 
 class OrderEventBatches:
@@ -158,12 +164,19 @@ class OrderEventBatches:
     the checkpoint on the first batch (:func:`stream_app_id`), once the query has written it.
     """
 
-    def __init__(self, context: JobContext, delay: dt.timedelta, app_id: str | None = None) -> None:
+    def __init__(
+        self,
+        context: JobContext,
+        delay: dt.timedelta,
+        app_id: str | None = None,
+        tolerance: dt.timedelta = dt.timedelta(hours=1),
+    ) -> None:
         self.context = context
         self.contract = load_contract(CONTRACT)
         self.bronze_path = context.lake.bronze("kafka", "order_events")
         self.quarantine_path = context.lake.quarantine("kafka", "order_events")
         self.delay = delay
+        self.tolerance = tolerance
         self.stats = StreamStats()
         self._app_id = app_id
 
@@ -214,10 +227,11 @@ class OrderEventBatches:
             seen, previous_max = spark.createDataFrame([], SEEN_SCHEMA), None
         else:
             seen = delivery_keys(bronze)
-            previous_max = latest_event_ts(bronze)
+            previous_max = latest_event_ts(bronze, self.tolerance)
         lines = batch.select(
             "value", "_source_file", F.monotonically_increasing_id().alias("_ordinal")
         )
+        ingest_ts = dt.datetime.now(dt.UTC)
         judged = (
             lines.transform(json_line_records(self.contract))
             .transform(
@@ -225,10 +239,12 @@ class OrderEventBatches:
                     self.contract,
                     run_id=self.context.run_id,
                     run_date=self.context.run_date,
-                    ingest_ts=dt.datetime.now(dt.UTC),
+                    ingest_ts=ingest_ts,
                 )
             )
-            .transform(flag_stream_reasons(seen, previous_max, self.delay))
+            .transform(
+                flag_stream_reasons(seen, previous_max, self.delay, ingest_ts + self.tolerance)
+            )
         )
         # Materialise the judgement once: it reads bronze, which the writes below change, so a
         # lazy recomputation would see the batch's own rows and call them duplicates.
@@ -271,12 +287,14 @@ class OrderEventBatches:
         stats.rows_out += valid
         stats.rows_quarantined += rows - valid
         stats.duplicates += int(row["duplicates"])
+        stats.future += int(row["future"])
         stats.late += int(row["late"])
         batch_max = utc_datetime(row["max_event_ts"])
         if batch_max and (stats.max_event_ts is None or batch_max > stats.max_event_ts):
             stats.max_event_ts = batch_max
         log.info(
-            "kafka batch %d%s: %d files, %d events -> %d bronze, %d quarantined (%d duplicate, %d late)",
+            "kafka batch %d%s: %d files, %d events -> %d bronze, %d quarantined "
+            "(%d duplicate, %d from the future, %d late)",
             batch_id,
             " (replayed: already committed by an earlier attempt, Delta skipped its writes)"
             if replayed
@@ -286,6 +304,7 @@ class OrderEventBatches:
             valid,
             rows - valid,
             int(row["duplicates"]),
+            int(row["future"]),
             int(row["late"]),
         )
 
@@ -332,8 +351,10 @@ def run(context: JobContext) -> JobResult:
     table = TableCount("kafka/order_events")
     if not path_exists(spark, landing):
         return JobResult(tables=[table], message=f"no landing folder {landing}: nothing to stream")
-    delay = parse_delay(context.settings.streaming.watermark_delay)
-    batches = OrderEventBatches(context, delay)
+    streaming = context.settings.streaming
+    delay = parse_delay(streaming.watermark_delay)
+    tolerance = parse_delay(streaming.future_tolerance, "streaming.future_tolerance")
+    batches = OrderEventBatches(context, delay, tolerance=tolerance)
     days = landed_days(context, landing)
     if not days:
         return JobResult(
@@ -367,7 +388,7 @@ def run(context: JobContext) -> JobResult:
     watermark = (stats.max_event_ts - delay) if stats.max_event_ts else None
     if watermark is None:
         bronze = read_delta(spark, batches.bronze_path)
-        latest = latest_event_ts(bronze) if bronze is not None else None
+        latest = latest_event_ts(bronze, tolerance) if bronze is not None else None
         watermark = latest - delay if latest else None
     details = {
         "stream_app_id": batches.app_id,
@@ -377,6 +398,7 @@ def run(context: JobContext) -> JobResult:
         "last_committed_batch_id": last_batch,
         "watermark": watermark.isoformat() if watermark else None,
         "duplicate_events": stats.duplicates,
+        "future_events": stats.future,
         "late_events": stats.late,
     }
     message = (

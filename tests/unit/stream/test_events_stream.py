@@ -18,10 +18,10 @@ CHECKED = (
 SEEN = "event_id string, topic string, partition int, offset long"
 
 
-def judge(spark, rows, seen_rows=(), previous=None, delay=dt.timedelta(hours=24)):
+def judge(spark, rows, seen_rows=(), previous=None, delay=dt.timedelta(hours=24), not_after=None):
     checked = spark.createDataFrame(rows, CHECKED)
     seen = spark.createDataFrame(list(seen_rows), SEEN)
-    return checked.transform(flag_stream_reasons(seen, previous, delay)).select(
+    return checked.transform(flag_stream_reasons(seen, previous, delay, not_after)).select(
         "event_id", "_source_file", "_reasons"
     )
 
@@ -60,28 +60,59 @@ def test_event_already_in_bronze_by_id_or_by_offset_is_a_duplicate(spark):
     assert result == {"E1": ["duplicate_event"], "E9": ["duplicate_event"], "E3": []}
 
 
-def test_late_event_is_older_than_latest_seen_minus_delay(spark):
+def test_late_event_is_older_than_the_earlier_batches_latest_minus_delay(spark):
     rows = [
         ("E1", "orders", 0, 1, TS(2025, 1, 14, 12), "b.jsonl", "h1", []),
-        (
-            "E2",
-            "orders",
-            0,
-            2,
-            TS(2025, 1, 13, 12),
-            "b.jsonl",
-            "h2",
-            [],
-        ),  # exactly 24h older: on time
-        ("E3", "orders", 0, 3, TS(2025, 1, 13, 11, 59), "b.jsonl", "h3", []),  # older: late
+        ("E2", "orders", 0, 2, TS(2025, 1, 13, 12), "b.jsonl", "h2", []),
+        ("E3", "orders", 0, 3, TS(2025, 1, 13, 11, 59), "b.jsonl", "h3", []),
     ]
-    result = {r.event_id: r._reasons for r in judge(spark, rows).collect()}
-    assert result == {"E1": [], "E2": [], "E3": ["late_event"]}
-    # The watermark also remembers what earlier batches saw.
+    # The watermark is what earlier batches saw (bronze's latest, 14 Jan 12:00) minus 24 h.
+    judged = {
+        r.event_id: r._reasons for r in judge(spark, rows, previous=TS(2025, 1, 14, 12)).collect()
+    }
+    assert judged == {"E1": [], "E2": [], "E3": ["late_event"]}  # E2: exactly 24 h, on time
     later = {
         r.event_id: r._reasons for r in judge(spark, rows, previous=TS(2025, 1, 15, 12)).collect()
     }
     assert later == {"E1": [], "E2": ["late_event"], "E3": ["late_event"]}
+
+
+def test_a_batch_never_makes_its_own_events_late(spark):
+    """As in Spark, the watermark comes from earlier batches only: the first batch has none,
+    and an event 30 hours older than another of its own batch is on time."""
+    rows = [
+        ("E1", "orders", 0, 1, TS(2025, 1, 14, 18), "b.jsonl", "h1", []),
+        ("E2", "orders", 0, 2, TS(2025, 1, 13, 12), "b.jsonl", "h2", []),
+    ]
+    assert {r.event_id: r._reasons for r in judge(spark, rows).collect()} == {"E1": [], "E2": []}
+    previous = TS(2025, 1, 14)  # bronze's latest: the watermark is 13 Jan 00:00
+    judged = {r.event_id: r._reasons for r in judge(spark, rows, previous=previous).collect()}
+    assert judged == {"E1": [], "E2": []}
+
+
+def test_an_event_from_the_future_is_quarantined_and_moves_no_watermark(spark):
+    """A device clock ten years ahead: the 2035 event is ``event_ts:future``; the batch's real
+    events, judged against the earlier batches' watermark, are all on time."""
+    ingested = TS(2025, 1, 15, 1)
+    rows = [
+        ("E1", "orders", 0, 1, TS(2035, 1, 1), "b.jsonl", "h1", []),
+        ("E2", "orders", 0, 2, TS(2025, 1, 14, 9), "b.jsonl", "h2", []),
+        ("E3", "orders", 0, 3, TS(2025, 1, 15, 1, 30), "b.jsonl", "h3", []),  # within tolerance
+        ("E4", "orders", 0, 4, TS(2025, 1, 15, 2, 1), "b.jsonl", "h4", []),  # 1 h 1 min ahead
+        ("E5", "orders", 0, 5, TS(2036, 1, 1), "b.jsonl", "h5", ["event_type:allowed_values"]),
+    ]
+    not_after = ingested + dt.timedelta(hours=1)
+    judged = {
+        r.event_id: r._reasons
+        for r in judge(spark, rows, previous=TS(2025, 1, 14), not_after=not_after).collect()
+    }
+    assert judged == {
+        "E1": ["event_ts:future"],
+        "E2": [],
+        "E3": [],
+        "E4": ["event_ts:future"],
+        "E5": ["event_type:allowed_values"],  # a contract failure keeps its own reason
+    }
 
 
 def test_contract_failures_keep_their_reason_only(spark):

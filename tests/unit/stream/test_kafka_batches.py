@@ -21,7 +21,7 @@ DELAY = dt.timedelta(hours=24)
 BATCH = "value string, _source_file string"
 
 
-def event(name: str, offset: int, hour: int = 9) -> str:
+def event(name: str, offset: int, hour: int = 9, day: str = "2025-01-13") -> str:
     """One JSON line of the contract; ``E1`` stands for a UUID ending in 1."""
     return json.dumps(
         {
@@ -31,7 +31,7 @@ def event(name: str, offset: int, hour: int = 9) -> str:
             "offset": offset,
             "order_id": "O000000001",
             "event_type": "order_created",
-            "event_ts": f"2025-01-13T{hour:02d}:00:00Z",
+            "event_ts": f"{day}T{hour:02d}:00:00Z",
             "status": "pending",
             "metadata": {"channel": "web"},
         }
@@ -155,3 +155,20 @@ def test_a_batch_that_died_between_its_two_writes_completes_bronze_once(
     assert counts(retry) == (2, 1, 1, 1)
     assert retry.stats.replayed == []
     assert (table_version(spark, bronze), table_version(spark, quarantine)) == (1, 1)
+
+
+def test_one_event_dated_2035_is_quarantined_and_the_next_days_events_are_on_time(
+    spark, lake_settings
+):
+    """A device clock ten years ahead among a day's events used to move the watermark to 2034,
+    so every later real event went to quarantine as late while the runs reported success."""
+    batches = OrderEventBatches(context_for(spark, lake_settings, "run-1"), DELAY, "stream:A")
+    day_one = [event("E1", 1), event("E2", 2, hour=10), event("E9", 9, day="2035-01-01")]
+    batches(micro_batch(spark, day_one, "batch-0"), 0)
+    batches(micro_batch(spark, [event("E3", 3, hour=11, day="2025-01-14")], "batch-1"), 1)
+    stats = batches.stats
+    assert (stats.rows_in, stats.rows_out, stats.rows_quarantined) == (4, 3, 1)
+    assert (stats.future, stats.late) == (1, 0)
+    (rejected,) = spark.read.format("delta").load(batches.quarantine_path).collect()
+    assert rejected["_reasons"] == ["event_ts:future"] and "2035-01-01" in rejected["_raw_record"]
+    assert stats.max_event_ts == dt.datetime(2025, 1, 14, 11)  # the watermark's basis
