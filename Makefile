@@ -89,10 +89,13 @@ test: setup check-chromium
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # The multi-minute suites outside make test's budget: the redelivery story, the Airflow DAG run,
-# the standalone cluster and packaged wheel, the bench smoke run, the stream's crash test.
+# the standalone cluster and packaged wheel, the bench smoke run, the stream's crash test; and
+# 25 delivery schedules beyond make test's fast set of 8 (tests/unit/gold/test_delivery_schedules.py).
 .PHONY: test-slow test-reliability
 test-slow: setup
 	$(BIN)/python -m pytest --durations=25 -m "slow and not reliability" $(PYTEST_ARGS)
+	MEDALLION_SCHEDULES=25 MEDALLION_SCHEDULE_SEED=1 $(BIN)/python -m pytest \
+	  tests/unit/gold/test_delivery_schedules.py $(PYTEST_ARGS)
 
 # The reliability suite (docs/RELIABILITY.md): reruns, crashes, bad inputs, locks, secrets.
 test-reliability: setup

@@ -189,7 +189,9 @@ def test_crash_in_the_middle_of_a_run_then_rerun_gives_every_event_once(spark, t
     bronze = bronze_events(spark, root)
     assert bronze.count() == expected["rows_bronze"]
     assert bronze.select("event_id").distinct().count() == expected["rows_bronze"]
-    assert quarantine_reasons(spark, root, START) == expected["quarantine"]
+    assert quarantine_reasons(spark, root, START) == {
+        rule: n for rule, n in expected["quarantine"].items() if n
+    }
     assert (
         record.details["files_consumed"]
         < manifest["days"][START.isoformat()]["kafka/order_events"]["files"]
