@@ -49,7 +49,7 @@ from medallion.lake import (
     read_delta,
     table_label,
 )
-from medallion.transforms.common import utc_datetime
+from medallion.transforms.common import interval, utc_datetime
 from medallion.transforms.events_stream import delivery_keys, flag_stream_reasons, tally_batch
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ def latest_event_ts(bronze: DataFrame, tolerance: dt.timedelta) -> dt.datetime |
     micros): events later than their own ingest time plus ``tolerance`` are left out, so an
     event from the future that reached bronze before the future rule existed cannot hold the
     watermark years ahead."""
-    believable = F.col("event_ts") <= F.col(INGEST_TS) + F.expr(
-        f"INTERVAL {int(tolerance.total_seconds())} SECONDS"
-    )
+    believable = F.col("event_ts") <= F.col(INGEST_TS) + interval(tolerance)
     latest = F.max(F.when(believable, F.col("event_ts")))
     return utc_datetime(bronze.agg(F.unix_micros(latest)).first()[0])
 

@@ -52,6 +52,12 @@ def utc_timestamp(value: dt.datetime) -> Column:
     return F.lit(value.strftime("%Y-%m-%d %H:%M:%S.%f")).cast(T.TimestampType())
 
 
+def interval(span: dt.timedelta) -> Column:
+    """``span`` as a Spark interval literal (whole seconds), to add to or subtract from a
+    timestamp column."""
+    return F.expr(f"INTERVAL {int(span.total_seconds())} SECONDS")
+
+
 def utc_datetime(epoch_micros: int | None) -> dt.datetime | None:
     """A timestamp collected as ``unix_micros`` (see :func:`utc_timestamp`) as a naive UTC
     ``datetime``: collecting a timestamp itself would give the machine's local time."""

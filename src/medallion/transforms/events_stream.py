@@ -26,7 +26,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from medallion.transforms.common import utc_timestamp
+from medallion.transforms.common import interval, utc_timestamp
 
 DUPLICATE_EVENT = "duplicate_event"
 FUTURE_EVENT = "event_ts:future"
@@ -67,9 +67,7 @@ def flag_stream_reasons(
         if previous_max_event_ts is None:
             watermark = F.lit(None).cast("timestamp")  # nothing seen yet: nothing is late
         else:
-            watermark = utc_timestamp(previous_max_event_ts) - F.expr(
-                f"INTERVAL {int(delay.total_seconds())} SECONDS"
-            )
+            watermark = utc_timestamp(previous_max_event_ts) - interval(delay)
         ranked = (
             with_validity.withColumn("_rank_id", F.row_number().over(first_in_batch))
             .withColumn("_rank_offset", F.row_number().over(first_delivery))
