@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = {}
     for folder in sorted(landing.glob(f"*/*/dt={args.run_date}")):
         source, table = folder.parent.parent.name, folder.parent.name
-        files = sorted(str(f) for f in folder.iterdir() if f.is_file())
+        files = sorted(str(f) for f in folder.iterdir() if f.is_file() and f.name[0] not in "_.")
         began = time.perf_counter()
         if files[0].endswith(".csv"):
             frame = spark.read.option("header", "true").csv(files)

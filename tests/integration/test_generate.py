@@ -23,6 +23,7 @@ from pathlib import Path
 import pycountry
 import pytest
 
+from medallion.contracts.control import CONTROL_FILE
 from medallion.errors import UsageError
 from medallion.generate import generate_landing
 
@@ -142,6 +143,14 @@ def _is_email(text: str) -> bool:
 # --- the independent reader ----------------------------------------------------------------------
 
 
+def control_totals(folder: Path) -> dict[str, int]:
+    """What a delivery folder's control file declares, checked for its table and date."""
+    document = json.loads((folder / CONTROL_FILE).read_text(encoding="utf-8"))
+    assert document["table"] == f"{folder.parent.parent.name}/{folder.parent.name}"
+    assert document["date"] == folder.name.removeprefix("dt=")
+    return document["files"]
+
+
 class Landing:
     """Re-derives, day by day and in dependency order, what the manifest claims."""
 
@@ -177,13 +186,16 @@ class Landing:
         seen: set[tuple] = set()
         valid_rows: list[dict] = []
         records = 0
+        per_file: dict[str, int] = {}
         for path in files:
             text = path.read_text(encoding="utf-8")
             assert text.startswith(HEADERS[table] + "\n"), f"{path}: header differs"
             reader = csv.reader(io.StringIO(text, newline=""), strict=True)
             assert next(reader) == header
+            per_file[path.name] = 0
             for fields in reader:
                 records += 1
+                per_file[path.name] += 1
                 if len(fields) != len(header):
                     defects["malformed_row"] += 1
                     continue
@@ -198,6 +210,7 @@ class Landing:
                     defects[kinds[0]] += 1
                 if not kinds or kinds[0].startswith("orphan_"):
                     valid_rows.append(row)
+        assert control_totals(folder) == per_file, f"{folder}: the control file's counts"
         keys = Counter(key(row) for row in valid_rows)
         updated = sum(n - 1 for n in keys.values())
         if updated:
@@ -423,6 +436,7 @@ class Landing:
         path = self.root / "fx/fx_rates" / f"dt={day}" / "fx_rates.jsonl"
         lines = path.read_text(encoding="utf-8").split("\n")
         assert lines[-1] == ""
+        assert control_totals(path.parent) == {path.name: len(lines) - 1}
         defects: Counter = Counter()
         parsed = []
         for line in lines[:-1]:

@@ -61,6 +61,11 @@ CASES = {
     "extra_column.csv": (CUSTOMERS, Fails(("unexpected column(s) loyalty_tier", "'strict'"))),
     "extra_column_additive.csv": (ACCOUNTS, Loads(2, 2, ignored=("Loyalty_Tier__c",))),
     "renamed_column.csv": (CUSTOMERS, Fails(("missing column(s) 'email' (found 'e_mail')",))),
+    # The quote opened on line 3 never closes: without a control file, the scan names it.
+    "runaway_quote.csv": (
+        CUSTOMERS,
+        Fails(("runaway_quote.csv line 3", "runs over 2 line(s) that are whole records")),
+    ),
     "duplicate_headers.csv": (CUSTOMERS, Fails(("column(s) email more than once",))),
     "bom.csv": (CUSTOMERS, Loads(3, 3, names=(("C00000491", "Jennifer", "Jackson"),))),
     "latin1_bytes.csv": (CUSTOMERS, Loads(4, 2, {"_record:encoding": 2}, (3, 4))),

@@ -190,6 +190,7 @@ def generate_fx_day(run: Run, day: Day, state: FxState) -> TableDay:
 
     folder = writers.partition_dir(run.landing_root, FX_RATES, day.date)
     writers.write_lines(folder / "fx_rates.jsonl", pa.array(lines, pa.string()))
+    writers.write_control(folder, FX_RATES, day.date, {"fx_rates.jsonl": len(lines)})
 
     bad = defects.union(picked, cells)
     for c in range(n_ccy):

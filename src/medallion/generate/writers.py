@@ -1,13 +1,16 @@
-"""Writing one day's extract of a table: CSV parts, a JSON-lines file, micro-batch files."""
+"""Writing one day's extract of a table: CSV parts, a JSON-lines file, micro-batch files, and
+each batch delivery folder's control file."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from medallion.contracts.control import CONTROL_FILE
 from medallion.generate import fmt
 from medallion.generate.spec import COLUMNS, CSV_PART_ROWS
 
@@ -89,6 +92,13 @@ def write_line_files(
         file_index = last + 1
 
 
+def write_control(folder: Path, table: str, day: dt.date, records: dict[str, int]) -> None:
+    """The delivery's control file: each data file's record count, as an export tool reports
+    it (bronze reconciles its parsed records against it; see medallion.contracts.control)."""
+    document = {"table": table, "date": day.isoformat(), "files": dict(sorted(records.items()))}
+    (folder / CONTROL_FILE).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
 def write_csv(
     landing_root: Path, table: str, day: dt.date, records: pa.Array, order: np.ndarray
 ) -> int:
@@ -97,7 +107,11 @@ def write_csv(
     folder = partition_dir(landing_root, table, day)
     header = ",".join(COLUMNS[table])
     parts = max(1, -(-len(order) // CSV_PART_ROWS))
+    counts = {}
     for part in range(parts):
         part_order = order[part * CSV_PART_ROWS : (part + 1) * CSV_PART_ROWS]
-        write_lines(folder / f"part-{part:05d}.csv", records, header, part_order)
+        name = f"part-{part:05d}.csv"
+        write_lines(folder / name, records, header, part_order)
+        counts[name] = len(part_order)
+    write_control(folder, table, day, counts)
     return parts

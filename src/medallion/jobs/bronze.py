@@ -7,7 +7,9 @@ For each table of a job, for the run date:
    anything), then read it by header name (:mod:`medallion.contracts.readers`);
 2. apply the table's contract (:func:`medallion.contracts.apply_contract`) and cache the checked
    rows; the pass that fills the cache also counts rows in, rows valid and rows per rule id;
-3. enforce the contract's quarantine policy (too many rejects fails the run before any write);
+3. count the source: reconcile each file's records with the delivery's control file, or
+   without one catch a runaway quote (:mod:`medallion.contracts.control`); then enforce the
+   contract's quarantine policy (too many rejects fails the run before any write);
 4. write the run date's rows into the Delta tables ``bronze/<source>/<table>`` and
    ``quarantine/<source>/<table>`` (partitioned by ``_run_date``), each in one commit with
    ``replaceWhere _run_date = <run date>``: a rerun replaces exactly that date, and a side with
@@ -32,7 +34,22 @@ from pyspark.sql import functions as F
 
 from medallion.audit import TableCount
 from medallion.contracts import Contract, apply_contract, load_contract, read_landing
-from medallion.contracts.compiler import REASONS, RUN_DATE, history_jumps
+from medallion.contracts.compiler import (
+    LINE,
+    RAW_RECORD,
+    REASONS,
+    RUN_DATE,
+    SOURCE_FILE,
+    history_jumps,
+)
+from medallion.contracts.control import (
+    ControlTotals,
+    read_control,
+    reconcile,
+    relative_name,
+    swallowed_lines,
+)
+from medallion.contracts.model import CSV, RECORD_MALFORMED
 from medallion.contracts.readers import java_cause
 from medallion.errors import JobError, MedallionError
 from medallion.faults import crash_point
@@ -51,10 +68,13 @@ class TableIngest:
     reasons: dict[str, int] = field(default_factory=dict)
     ignored_columns: tuple[str, ...] = ()
     seconds: float = 0.0
+    control: ControlTotals | None = None
 
     def details(self) -> dict[str, object]:
         return {
             "files": self.files,
+            # What the source declared (None: no control file; the quote-aware scan checked).
+            "control_records": self.control.total if self.control else None,
             "quarantine_reasons": self.reasons,
             "ignored_columns": list(self.ignored_columns),
             "seconds": round(self.seconds, 2),
@@ -68,6 +88,8 @@ class CheckTally:
     rows_in: int
     rows_valid: int
     reasons: dict[str, int]
+    swallowed: int = 0  # whole-record lines inside malformed records (a runaway quote)
+    swallowed_at: tuple[str, int] | None = None  # the first such record's file and line
 
     @property
     def rows_rejected(self) -> int:
@@ -123,6 +145,7 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
             tally = tally_checked(contract, split.checked)
         except Py4JJavaError as exc:  # the first action: where Spark meets an unreadable file
             raise read_failure(contract, folder, exc) from None
+        control = check_source_totals(contract, folder, read.files, split.checked, tally)
         enforce_quarantine_policy(contract, tally)
         metadata = context.commit_metadata
         bronze_commit = replace_partition(split.valid, bronze, context.run_date, metadata)
@@ -155,7 +178,9 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
         seconds,
         f" ({_describe(tally.reasons)})" if tally.reasons else "",
     )
-    return TableIngest(count, len(read.files), tally.reasons, read.ignored_columns, seconds)
+    return TableIngest(
+        count, len(read.files), tally.reasons, read.ignored_columns, seconds, control
+    )
 
 
 def earlier_deliveries(context: JobContext, contract: Contract, bronze: str) -> DataFrame | None:
@@ -178,9 +203,16 @@ def tally_checked(contract: Contract, checked: DataFrame) -> CheckTally:
     """
     rule_ids = contract.rule_ids()
     observation = Observation()
+    swallowed = swallowed_lines(
+        F.col(RAW_RECORD), F.array_contains(REASONS, RECORD_MALFORMED), len(contract.column_names)
+    )
+    if contract.format != CSV:
+        swallowed = F.lit(0)
     metrics = [
         F.count(F.lit(1)).alias("rows_in"),
         F.sum((F.size(REASONS) == 0).cast("long")).alias("rows_valid"),
+        F.sum(swallowed).alias("swallowed"),
+        F.min(F.when(swallowed > 0, F.struct(F.col(SOURCE_FILE), F.col(LINE)))).alias("at"),
         *[
             F.sum(F.array_contains(REASONS, rule).cast("long")).alias(f"rule_{i}")
             for i, rule in enumerate(rule_ids)
@@ -189,11 +221,57 @@ def tally_checked(contract: Contract, checked: DataFrame) -> CheckTally:
     checked.observe(observation, *metrics).write.format("noop").mode("overwrite").save()
     counts = observation.get
     reasons = {rule: int(counts[f"rule_{i}"] or 0) for i, rule in enumerate(rule_ids)}
+    at = counts["at"]
     return CheckTally(
         rows_in=int(counts["rows_in"]),
         rows_valid=int(counts["rows_valid"] or 0),
         reasons=dict(sorted((rule, rows) for rule, rows in reasons.items() if rows)),
+        swallowed=int(counts["swallowed"] or 0),
+        swallowed_at=(at[0], int(at[1])) if at is not None else None,
     )
+
+
+def check_source_totals(
+    contract: Contract,
+    folder: str,
+    files: Sequence[str],
+    checked: DataFrame,
+    tally: CheckTally,
+) -> ControlTotals | None:
+    """Count the source, not the parsed frame, before anything is written.
+
+    With a control file, each file's parsed records must equal the count it declares. Without
+    one, a runaway quote (a malformed record holding lines that are whole records) fails the
+    job naming the file and line: otherwise those records would vanish inside one quarantined
+    row while rows in, out and quarantined still agreed. Returns the control totals, if any.
+    """
+    where = ""
+    if tally.swallowed_at is not None:
+        file, line = relative_name(tally.swallowed_at[0], folder), tally.swallowed_at[1]
+        where = (
+            f" (a quote opened at line {line} of {file} runs over {tally.swallowed} line(s) "
+            "that look like whole records)"
+        )
+    control = read_control(checked.sparkSession, folder)
+    if control is None:
+        if tally.swallowed_at is not None:
+            raise JobError(
+                f"{contract.name} file {file} line {line}: a quoted field opens there and runs "
+                f"over {tally.swallowed} line(s) that are whole records (a runaway quote), so "
+                "they would be lost inside one malformed record; nothing was written: fix the "
+                "quote and deliver the file again"
+            )
+        return None
+    names = [relative_name(f, folder) for f in files]
+    if len(names) == 1:  # the usual delivery: the tally's count is the file's
+        parsed = {names[0]: tally.rows_in}
+    else:
+        parsed = {
+            relative_name(row[SOURCE_FILE], folder): row["count"]
+            for row in checked.groupBy(SOURCE_FILE).count().collect()
+        }
+    reconcile(contract.name, control, parsed, names, where)
+    return control
 
 
 def read_failure(contract: Contract, folder: str, exc: Py4JJavaError) -> Exception:

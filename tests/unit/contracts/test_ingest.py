@@ -25,20 +25,22 @@ from medallion.runner import run_job
 
 RUN_DATE = dt.date(2025, 1, 13)
 BEHAVIOR = load_contract("redshift/customer_behavior")
+# The columns of a checked frame that the tally reads (besides each rule's).
+CHECKED = "customer_id string, _reasons array<string>, _line long"
 HEADER = "customer_id,event_date,login_count,page_views,session_duration_minutes,purchases,revenue"
 
 
 def test_tally_counts_rows_valid_rows_and_rows_per_rule(spark):
     checked = spark.createDataFrame(
         [
-            ("C00000001", []),
-            ("C00000002", []),
-            (None, ["customer_id:required"]),
-            ("C00000003", ["event_date:type", "page_views:range"]),
-            ("x", ["_record:malformed"]),
+            ("C00000001", [], 2),
+            ("C00000002", [], 3),
+            (None, ["customer_id:required"], 4),
+            ("C00000003", ["event_date:type", "page_views:range"], 5),
+            ("x", ["_record:malformed"], 6),
         ],
-        "customer_id string, _reasons array<string>",
-    )
+        CHECKED,
+    ).withColumns({"_source_file": F.lit("a.csv"), "_raw_record": F.lit("x,y")})
     assert tally_checked(BEHAVIOR, checked) == CheckTally(
         rows_in=5,
         rows_valid=2,
@@ -52,7 +54,7 @@ def test_tally_counts_rows_valid_rows_and_rows_per_rule(spark):
 
 
 def test_tally_of_an_empty_batch(spark):
-    empty = spark.createDataFrame([], "customer_id string, _reasons array<string>")
+    empty = spark.createDataFrame([], CHECKED + ", _source_file string, _raw_record string")
     assert tally_checked(BEHAVIOR, empty) == CheckTally(0, 0, {})
 
 
