@@ -31,6 +31,7 @@ from urllib.parse import unquote
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.contracts.readers import hadoop_filesystem
 from medallion.errors import JobError
 
 CONTROL_FILE = "_control.json"
@@ -131,14 +132,12 @@ def swallowed_lines(raw_record: Column, malformed: Column, columns: int) -> Colu
 
 def read_control(spark: SparkSession, folder: str) -> ControlTotals | None:
     """The delivery folder's control file, or None when the export sent none."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(f"{folder.rstrip('/')}/{CONTROL_FILE}")
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = hadoop_filesystem(spark, f"{folder.rstrip('/')}/{CONTROL_FILE}")
     if not fs.exists(path):
         return None
     stream = fs.open(path)
     try:
-        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        text = spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
     return parse_control(text, path.toString())

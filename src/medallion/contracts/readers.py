@@ -165,7 +165,7 @@ def read_landing(spark: SparkSession, contract: Contract, folder: str) -> Landin
 
 def data_files(spark: SparkSession, folder: str) -> list[str]:
     """Visible files under ``folder``, recursively, sorted (``_SUCCESS``, ``.crc`` skipped)."""
-    fs, path = _filesystem(spark, folder)
+    fs, path = hadoop_filesystem(spark, folder)
     if not fs.exists(path):
         return []
     found = []
@@ -192,7 +192,7 @@ def check_compressed(spark: SparkSession, contract: Contract, files: list[str]) 
         spark.sparkContext._jsc.hadoopConfiguration()
     )
     for file in files:
-        fs, path = _filesystem(spark, file)
+        fs, path = hadoop_filesystem(spark, file)
         codec = factory.getCodec(path)
         if codec is None:
             continue
@@ -221,7 +221,7 @@ def java_cause(exc: Py4JJavaError) -> str:
 def read_first_line(spark: SparkSession, file: str) -> str:
     """The first line of a (possibly compressed) file, through Hadoop's FileSystem."""
     jvm = spark.sparkContext._jvm
-    fs, path = _filesystem(spark, file)
+    fs, path = hadoop_filesystem(spark, file)
     codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
         spark.sparkContext._jsc.hadoopConfiguration()
     ).getCodec(path)
@@ -342,7 +342,8 @@ def _line_breaks(text: F.Column) -> F.Column:
     return F.coalesce(F.length(text) - F.length(F.regexp_replace(text, "\n", "")), F.lit(0))
 
 
-def _filesystem(spark: SparkSession, path: str):
+def hadoop_filesystem(spark: SparkSession, path: str):
+    """The Hadoop FileSystem holding ``path`` (local, s3a), and the path as a Hadoop Path."""
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path

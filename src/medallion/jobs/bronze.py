@@ -203,11 +203,15 @@ def tally_checked(contract: Contract, checked: DataFrame) -> CheckTally:
     """
     rule_ids = contract.rule_ids()
     observation = Observation()
-    swallowed = swallowed_lines(
-        F.col(RAW_RECORD), F.array_contains(REASONS, RECORD_MALFORMED), len(contract.column_names)
+    swallowed = (
+        swallowed_lines(
+            F.col(RAW_RECORD),
+            F.array_contains(REASONS, RECORD_MALFORMED),
+            len(contract.column_names),
+        )
+        if contract.format == CSV
+        else F.lit(0)
     )
-    if contract.format != CSV:
-        swallowed = F.lit(0)
     metrics = [
         F.count(F.lit(1)).alias("rows_in"),
         F.sum((F.size(REASONS) == 0).cast("long")).alias("rows_valid"),
@@ -245,16 +249,13 @@ def check_source_totals(
     job naming the file and line: otherwise those records would vanish inside one quarantined
     row while rows in, out and quarantined still agreed. Returns the control totals, if any.
     """
-    where = ""
+    runaway = None
     if tally.swallowed_at is not None:
-        file, line = relative_name(tally.swallowed_at[0], folder), tally.swallowed_at[1]
-        where = (
-            f" (a quote opened at line {line} of {file} runs over {tally.swallowed} line(s) "
-            "that look like whole records)"
-        )
+        runaway = relative_name(tally.swallowed_at[0], folder), tally.swallowed_at[1]
     control = read_control(checked.sparkSession, folder)
     if control is None:
-        if tally.swallowed_at is not None:
+        if runaway is not None:
+            file, line = runaway
             raise JobError(
                 f"{contract.name} file {file} line {line}: a quoted field opens there and runs "
                 f"over {tally.swallowed} line(s) that are whole records (a runaway quote), so "
@@ -270,6 +271,12 @@ def check_source_totals(
             relative_name(row[SOURCE_FILE], folder): row["count"]
             for row in checked.groupBy(SOURCE_FILE).count().collect()
         }
+    where = ""
+    if runaway is not None:
+        where = (
+            f" (a quote opened at line {runaway[1]} of {runaway[0]} runs over "
+            f"{tally.swallowed} line(s) that look like whole records)"
+        )
     reconcile(contract.name, control, parsed, names, where)
     return control
 
