@@ -11,13 +11,17 @@ os.environ.setdefault("PYSPARK_PYTHON", os.path.join(os.path.dirname(os.sys.exec
 
 @pytest.fixture(scope="session")
 def spark():
-    """A local SparkSession with one shuffle partition and the UI off; fails loudly if Spark cannot start."""
+    """A local SparkSession with one shuffle partition, the UI off and the tiny-data settings
+    (tests/tiny_spark.py); fails loudly if Spark cannot start."""
+    from tiny_spark import TINY_DATA_CONF
+
     from medallion.config import SparkConfig
     from medallion.spark import build_spark
 
-    session = build_spark(
-        SparkConfig(master="local[2]", shuffle_partitions=1, driver_memory="2g", ui=False), "tests"
+    settings = SparkConfig(
+        master="local[2]", shuffle_partitions=1, driver_memory="2g", ui=False, conf=TINY_DATA_CONF
     )
+    session = build_spark(settings, "tests")
     assert session.sparkContext.master == "local[2]", "the test session must be a real local Spark"
     yield session
     session.stop()

@@ -37,6 +37,15 @@ REQUIRED_CONF = {
     "spark.sql.ansi.enabled": "false",
 }
 
+# Tuning every session starts with (a config's ``spark.conf`` overrides it). A chain day plans
+# some 450 queries (each table's diff, MERGE, history and counts), most of them the same every
+# day, and Spark keeps only 100 of the classes it generates for them (the default), so a
+# backfill or a long-lived session compiled them again every day. Measured, a two-day chain at
+# scale 0.02 in one session: 137 s and 104 s with the default, 120 s and 79 s with 5,000.
+DEFAULT_CONF = {
+    "spark.sql.codegen.cache.maxEntries": "5000",
+}
+
 MIN_JAVA = 17
 
 # Where ``make jars`` puts the Maven-fetched jars, relative to the project (or MEDALLION_JARS_DIR).
@@ -107,7 +116,7 @@ def build_spark(settings: SparkConfig, app_suffix: str = "", s3: bool = False) -
     builder = SparkSession.builder.appName(
         settings.app_name + (f"-{app_suffix}" if app_suffix else "")
     )
-    conf = dict(REQUIRED_CONF)
+    conf = {**DEFAULT_CONF, **REQUIRED_CONF}
     if settings.master is not None:
         if settings.master.startswith("local"):
             _check_java()

@@ -179,12 +179,18 @@ def reader_view_problems(seen: Snapshot, before: Snapshot, after: Snapshot) -> l
 
 
 def write_config(
-    path: Path, root: Path, extra: str = "", files_per_trigger: int = 4, spark_extra: str = ""
+    path: Path,
+    root: Path,
+    extra: str = "",
+    files_per_trigger: int = 4,
+    spark_conf: dict[str, str] | None = None,
 ) -> Path:
-    """A config for a throwaway lake: local Spark with 2 cores, DuckDB inside the lake."""
+    """A config for a throwaway lake: local Spark with 2 cores and ``spark_conf``, DuckDB
+    inside the lake."""
+    conf = json.dumps(spark_conf or {})  # JSON is YAML's flow style
     path.write_text(
         f"""env: local
-spark: {{master: "local[2]", shuffle_partitions: 1, driver_memory: 1g{spark_extra}}}
+spark: {{master: "local[2]", shuffle_partitions: 1, driver_memory: 1g, conf: {conf}}}
 lake: {{root: "{root}"}}
 warehouse: {{type: duckdb, duckdb: {{path: "{root / "warehouse.duckdb"}"}}}}
 streaming: {{max_files_per_trigger: {files_per_trigger}}}

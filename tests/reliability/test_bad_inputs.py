@@ -95,6 +95,14 @@ CASES = {
         Loads(5, 1, {"revenue:type": 1, "_record:malformed": 2, "page_views:type": 1}),
     ),
     "date_formats.csv": (BEHAVIOR, Loads(7, 1, {"event_date:type": 6}, (3, 4, 5, 6, 7, 8))),
+    # A clock ten years ahead, and a second past the day's tolerance: both updated_at:future;
+    # the last second of the day after the delivery's date still loads.
+    "future_updated_at.csv": (
+        CUSTOMERS,
+        Loads(
+            4, 2, {"updated_at:future": 2}, (3, 5), names=(("C00000394", "Elizabeth", "Jackson"),)
+        ),
+    ),
     "timestamp_zones.csv": (CUSTOMERS, Loads(4, 3, {"updated_at:type": 1}, (5,))),
     "nan_infinity.csv": (
         BEHAVIOR,

@@ -23,6 +23,17 @@ def test_session_is_real_local_and_configured(spark):
     assert spark.range(10).selectExpr("sum(id)").first()[0] == 45
 
 
+def test_every_session_keeps_a_chain_days_generated_classes(spark):
+    # medallion.spark.DEFAULT_CONF: Spark's default of 100 made every chain day recompile.
+    assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "5000"
+
+
+def test_the_test_session_runs_tiny_data_interpreted(spark):
+    # tests/tiny_spark.py: compiling each query's code cost more than running its few rows.
+    assert spark.conf.get("spark.sql.codegen.factoryMode") == "NO_CODEGEN"
+    assert spark.conf.get("spark.sql.codegen.wholeStage") == "false"
+
+
 def test_delta_runs_from_the_maven_fetched_jars(spark, tmp_path):
     jars = spark.conf.get("spark.jars")
     assert "delta-spark_4.1_2.13-4.2.0.jar" in jars and "/.jars/delta/" in jars

@@ -45,6 +45,7 @@ from pyspark.sql import types as T
 
 from medallion.contracts.model import (
     ALLOWED_VALUES,
+    FUTURE,
     JUMP,
     PATTERN,
     RANGE,
@@ -178,7 +179,7 @@ def check_records(
         typed = raw.transform(_prepare(contract)).transform(_typed(contract))
         if with_history:
             typed = typed.transform(_with_history(contract, history))
-        return typed.transform(_judged(contract, with_history)).select(
+        return typed.transform(_judged(contract, run_date, with_history)).select(
             *contract.column_names,
             F.lit(run_id).alias(RUN_ID),
             F.lit(run_date).cast(T.DateType()).alias(RUN_DATE),
@@ -312,13 +313,13 @@ def _with_history(contract: Contract, history: DataFrame):
     return transform
 
 
-def _judged(contract: Contract, with_history: bool = False):
+def _judged(contract: Contract, run_date: dt.date, with_history: bool = False):
     """Evaluate every rule into the sorted, distinct ``_reasons`` of each row."""
 
     def transform(typed: DataFrame) -> DataFrame:
         failures: list[SparkColumn] = []
         for column in contract.columns:
-            failures.extend(_column_failures(column, with_history))
+            failures.extend(_column_failures(column, run_date, with_history))
         failures.extend(
             _expression_failure(r.rule, r.expression) for r in contract.expression_rules
         )
@@ -349,7 +350,9 @@ def _judged(contract: Contract, with_history: bool = False):
 # --- rules ------------------------------------------------------------------------------------
 
 
-def _column_failures(column: Column, with_history: bool = False) -> list[SparkColumn]:
+def _column_failures(
+    column: Column, run_date: dt.date, with_history: bool = False
+) -> list[SparkColumn]:
     """One ``when(failed, rule id)`` per rule of ``column`` (null when the rule passes)."""
     text = F.col(_TEXT + column.name)  # trimmed input text, null when missing
     value = F.col(column.name)  # typed value, null when missing or not castable
@@ -372,7 +375,27 @@ def _column_failures(column: Column, with_history: bool = False) -> list[SparkCo
         fails(RANGE, range_failed)
     if column.jump is not None:
         fails(JUMP, _jump_failed(value, column, range_failed, with_history))
+    if column.not_after_delivery is not None:
+        latest = latest_plausible(column, run_date)
+        fails(FUTURE, judged & ~range_failed & (value > latest))
     return failures
+
+
+def latest_plausible(column: Column, run_date: dt.date) -> SparkColumn:
+    """The latest value a delivery dated ``run_date`` can hold in a ``notAfterDelivery``
+    column: the end of that date (UTC) plus the column's tolerance.
+
+    Judged against the delivery's date, not the clock, so a rerun or a late backfill of an old
+    date gives the same verdict; a value past it (a device clock ten years ahead) would
+    otherwise win every "latest version" comparison in silver forever.
+    """
+    assert column.not_after_delivery is not None
+    end = (
+        dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + column.not_after_delivery
+    )
+    if column.logical_type == "date":  # a date is plausible if it begins by then
+        return F.lit(end.date())
+    return utc_timestamp(end)
 
 
 def _allowed(text: SparkColumn, column: Column) -> SparkColumn:

@@ -56,6 +56,8 @@ from medallion.contracts.model import (
     QuarantinePolicy,
     Range,
 )
+from medallion.durations import EXAMPLES as DURATION_EXAMPLES
+from medallion.durations import parse_duration
 
 ENGINE = "medallion"  # quality rules with this engine are executed by the rule compiler
 VENDOR = "medallion"  # custom properties of other vendors are kept but not interpreted
@@ -120,7 +122,7 @@ _SUPPORTED_OPTIONS: dict[str, set[str]] = {
 }
 
 _ROOT_PROPERTIES = {"landingFormat", "schemaEvolution", "partitionColumns", "quarantinePolicy"}
-_COLUMN_PROPERTIES = {"allowedValues", "ignoreCase"}
+_COLUMN_PROPERTIES = {"allowedValues", "ignoreCase", "notAfterDelivery"}
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -406,9 +408,25 @@ def _column(prop: dict[str, Any], path: str, fail: Callable[..., ContractError])
         allowed_values_source=allowed_source,
         ignore_case=ignore_case,
         range=_range(options, logical, path, fail),
+        not_after_delivery=_not_after_delivery(custom, logical, path, fail),
         datetime_format=datetime_format,
         description=prop.get("description"),
     )
+
+
+def _not_after_delivery(
+    custom: dict[str, Any], logical: str, path: str, fail: Callable[..., ContractError]
+) -> dt.timedelta | None:
+    """The ``notAfterDelivery`` tolerance of a date or timestamp column (``"1 day"``)."""
+    if "notAfterDelivery" not in custom:
+        return None
+    where = f"{path}.customProperties.notAfterDelivery"
+    if logical not in ("date", "timestamp"):
+        raise fail(where, "only applies to date and timestamp columns")
+    tolerance = parse_duration(custom["notAfterDelivery"])
+    if tolerance is None:
+        raise fail(where, f"must be a duration such as {DURATION_EXAMPLES}")
+    return tolerance
 
 
 def _allowed_values(

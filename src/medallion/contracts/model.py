@@ -30,7 +30,8 @@ PATTERN = "pattern"
 ALLOWED_VALUES = "allowed_values"
 RANGE = "range"
 JUMP = "jump"
-COLUMN_CHECKS = (REQUIRED, TYPE, PATTERN, ALLOWED_VALUES, RANGE, JUMP)
+FUTURE = "future"
+COLUMN_CHECKS = (REQUIRED, TYPE, PATTERN, ALLOWED_VALUES, RANGE, JUMP, FUTURE)
 
 # Record-level rule ids.
 RECORD_MALFORMED = "_record:malformed"
@@ -118,6 +119,9 @@ class Column:
     ignore_case: bool = False
     range: Range | None = None
     jump: JumpRule | None = None
+    # A date or time may be at most this long after the end of the delivery's date (its
+    # ``_run_date``): later is a clock error upstream (``<column>:future``).
+    not_after_delivery: dt.timedelta | None = None
     datetime_format: str | None = None
     description: str | None = None
 
@@ -134,6 +138,7 @@ class Column:
             (ALLOWED_VALUES, self.allowed_values is not None),
             (RANGE, self.range is not None),
             (JUMP, self.jump is not None),
+            (FUTURE, self.not_after_delivery is not None),
         ]
         return [rule_id(self.name, check) for check, present in checks if present]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
@@ -33,6 +32,7 @@ from medallion.audit import TableCount
 from medallion.contracts import load_contract
 from medallion.contracts.compiler import INGEST_TS, check_records, quarantined_rows, valid_rows
 from medallion.contracts.readers import json_line_records
+from medallion.durations import parse_duration
 from medallion.errors import ConfigError, JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, check_conservation
@@ -59,16 +59,14 @@ CONTRACT = "kafka/order_events"
 BATCH_COLUMN = "_batch_id"
 PARTITIONS = [RUN_DATE]
 SEEN_SCHEMA = "event_id string, topic string, partition int, offset long"
-_DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
 def parse_delay(text: str, setting: str = "streaming.watermark_delay") -> dt.timedelta:
     """``"24 hours"`` -> timedelta(hours=24); the units Spark's watermark delays use."""
-    match = _DURATION.match(text)
-    if not match:
+    delay = parse_duration(text)
+    if delay is None:
         raise ConfigError(f"{setting} '{text}' is not a duration like '24 hours' or '30 minutes'")
-    amount, unit = int(match.group(1)), match.group(2).lower()
-    return dt.timedelta(**{f"{unit}s": amount})
+    return delay
 
 
 # --- the stream's identity in Delta's idempotent writes --------------------------------------

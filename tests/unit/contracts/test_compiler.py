@@ -357,3 +357,90 @@ def test_every_input_row_lands_exactly_once(spark, malformed):
     result = split(spark, *rows)
     assert result.valid.count() + result.quarantined.count() == len(rows)
     assert result.valid.count() == 2
+
+
+FUTURE_CONTRACT = parse_contract(
+    textwrap.dedent(
+        """
+        apiVersion: v3.2.0
+        kind: DataContract
+        id: test-versions
+        name: test/versions
+        version: 1.0.0
+        status: draft
+        schema:
+          - name: versions
+            properties:
+              - {name: id, logicalType: string, physicalType: string, required: true}
+              - name: ts
+                logicalType: timestamp
+                physicalType: timestamp
+                logicalTypeOptions: {maximum: "2030-01-01T00:00:00Z"}
+                customProperties: [{property: notAfterDelivery, value: 1 day}]
+              - name: day
+                logicalType: date
+                physicalType: date
+                customProperties: [{property: notAfterDelivery, value: 36 hours}]
+        """
+    ),
+    "test/versions.yaml",
+)
+
+
+def future_reasons(spark, run_date, *rows):
+    """``(id, _reasons)`` of (id, ts, day) rows judged as a delivery dated ``run_date``."""
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in ("id", "ts", "day", "_source_file")]
+        + [T.StructField("_raw_record", T.StringType()), T.StructField("_line", T.LongType())]
+        + [T.StructField("_malformed", T.BooleanType())]
+    )
+    raw = spark.createDataFrame(
+        [(*row, "f.csv", None, i + 2, False) for i, row in enumerate(rows)], schema
+    )
+    split = apply_contract(
+        FUTURE_CONTRACT, raw, run_id="run-1", run_date=run_date, ingest_ts=INGEST_TS
+    )
+    return split.checked.select("id", "_reasons")
+
+
+def test_a_time_past_the_deliverys_date_and_tolerance_is_future_and_nothing_else(spark):
+    # Delivered for 2025-01-13: plausible up to the end of that date plus a day, 2025-01-15
+    # 00:00 UTC (for the date column, 36 hours: dates beginning by 2025-01-15 12:00).
+    assertDataFrameEqual(
+        future_reasons(
+            spark,
+            RUN_DATE,
+            ("on-the-day", "2025-01-13T23:59:59Z", "2025-01-13"),
+            ("next-morning", "2025-01-14T07:00:00+02:00", "2025-01-14"),
+            ("at-the-limit", "2025-01-15T00:00:00Z", "2025-01-15"),
+            ("a-second-past", "2025-01-15T00:00:01Z", "2025-01-13"),
+            ("zoned-past", "2025-01-14T20:00:00-05:00", "2025-01-13"),  # 01:00 UTC on the 15th
+            ("a-date-past", "2025-01-13T10:00:00Z", "2025-01-16"),
+            ("clock-ten-years-ahead", "2035-01-13T10:00:00Z", "2035-01-13"),
+            ("an-old-version", "2019-06-01T10:00:00Z", "2019-06-01"),
+            ("missing", None, None),
+            ("unparseable", "soon", "2025-01-13"),
+        ),
+        [
+            Row(id="on-the-day", _reasons=[]),
+            Row(id="next-morning", _reasons=[]),
+            Row(id="at-the-limit", _reasons=[]),
+            Row(id="a-second-past", _reasons=["ts:future"]),
+            Row(id="zoned-past", _reasons=["ts:future"]),
+            Row(id="a-date-past", _reasons=["day:future"]),
+            # Past the range's maximum too: one reason a value, the range's.
+            Row(id="clock-ten-years-ahead", _reasons=["day:future", "ts:range"]),
+            Row(id="an-old-version", _reasons=[]),
+            Row(id="missing", _reasons=[]),
+            Row(id="unparseable", _reasons=["ts:type"]),
+        ],
+    )
+
+
+def test_the_future_rule_judges_by_the_deliverys_date_not_the_clock(spark):
+    # The verdict depends on the delivery's date only: the same row is future in a delivery
+    # dated 2025-01-13 and plausible in one dated 2029-12-31, whenever either is (re)run.
+    row = ("clock-ten-years-ahead", "2029-12-31T10:00:00Z", "2029-12-31")
+    assert future_reasons(spark, RUN_DATE, row).first()["_reasons"] == ["day:future", "ts:future"]
+    assert future_reasons(spark, dt.date(2029, 12, 31), row).first()["_reasons"] == []
+    assert FUTURE_CONTRACT.columns[1].rule_ids() == ["ts:type", "ts:range", "ts:future"]

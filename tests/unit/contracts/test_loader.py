@@ -231,6 +231,18 @@ def broken(tmp_path, old: str, new: str) -> Path:
             "name",
             "<source>/<table>",
         ),
+        (
+            "            value: 1 day\n",
+            "            value: tomorrow\n",
+            "schema[customers].properties[updated_at].customProperties.notAfterDelivery",
+            "must be a duration such as '24 hours'",
+        ),
+        (
+            "      - name: phone\n",
+            "      - name: phone\n        customProperties: [{property: notAfterDelivery, value: 1 day}]\n",
+            "schema[customers].properties[phone].customProperties.notAfterDelivery",
+            "only applies to date and timestamp columns",
+        ),
     ],
     ids=[
         "logical-type",
@@ -244,6 +256,8 @@ def broken(tmp_path, old: str, new: str) -> Path:
         "quality-check",
         "regex",
         "name",
+        "future-duration",
+        "future-on-a-string",
     ],
 )
 def test_a_broken_contract_names_file_and_field(tmp_path, old, new, field, problem):
