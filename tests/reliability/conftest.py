@@ -54,9 +54,9 @@ class Reference:
     at_day2: Snapshot = field(default_factory=Snapshot)
     after_backfill: Snapshot = field(default_factory=Snapshot)
     after_rerun: Snapshot = field(default_factory=Snapshot)
-    after_second_backfill: Snapshot = field(default_factory=Snapshot)
+    after_reruns: Snapshot = field(default_factory=Snapshot)
     backfill_records: list[AuditRecord] = field(default_factory=list)
-    second_backfill_records: list[AuditRecord] = field(default_factory=list)
+    rerun_records: list[AuditRecord] = field(default_factory=list)
     cli: dict[str, subprocess.CompletedProcess] = field(default_factory=dict)
     final_root: Path | None = None
 
@@ -104,6 +104,6 @@ def reference(spark, tmp_path_factory, secret_env) -> Reference:
     ref.cli["report"] = medallion("report", "--run-date", day, *common, env=secret_env)
     ref.cli["audit"] = medallion("audit", "--json", "--last", "500", *common, env=secret_env)
 
-    ref.second_backfill_records = run_chain(JOBS, RERUN_DAYS, settings, lambda: spark)
-    ref.after_second_backfill = snapshot(root)
+    ref.rerun_records = run_chain(JOBS, RERUN_DAYS, settings, lambda: spark)
+    ref.after_reruns = snapshot(root)
     return ref

@@ -45,7 +45,7 @@ GOLD = (
 
 
 def test_every_run_of_the_reference_succeeded(reference):
-    runs = reference.backfill_records + reference.second_backfill_records
+    runs = reference.backfill_records + reference.rerun_records
     assert len(runs) == 8 * (len(DAYS) + len(RERUN_DAYS))
     assert {r.status for r in runs} == {"succeeded"}
     assert reference.cli["run"].returncode == 0, reference.cli["run"].stderr[-2000:]
@@ -86,12 +86,12 @@ def test_full_chain_for_a_date_twice_leaves_everything_identical(reference):
 
 
 def test_rerunning_an_old_day_then_the_latest_leaves_everything_identical(reference):
-    assert reference.after_second_backfill.diff(reference.after_backfill) == []
+    assert reference.after_reruns.diff(reference.after_backfill) == []
 
 
 def test_every_landed_row_is_in_bronze_or_quarantine_exactly_once(reference):
     """Conservation per table and day, after all those reruns: bronze + quarantine == landed."""
-    snap = reference.after_second_backfill
+    snap = reference.after_reruns
     for table in SOURCE_TABLES:
         for day in DAYS:
             expected = reference.manifest["days"][day.isoformat()][table]
@@ -106,7 +106,7 @@ def test_every_landed_row_is_in_bronze_or_quarantine_exactly_once(reference):
 
 
 def test_silver_gold_and_warehouse_counts_match_the_manifest(reference):
-    snap = reference.after_second_backfill
+    snap = reference.after_reruns
     last = reference.manifest["days"][DAYS[-1].isoformat()]
     for table, source in SILVER.items():
         assert snap.rows(f"silver/{table}") == last[source]["expected"]["silver_rows"], table

@@ -376,24 +376,21 @@ def _column_failures(
     if column.jump is not None:
         fails(JUMP, _jump_failed(value, column, range_failed, with_history))
     if column.not_after_delivery is not None:
-        latest = latest_plausible(column, run_date)
+        latest = _latest_plausible(run_date, column.not_after_delivery, column.logical_type)
         fails(FUTURE, judged & ~range_failed & (value > latest))
     return failures
 
 
-def latest_plausible(column: Column, run_date: dt.date) -> SparkColumn:
+def _latest_plausible(run_date: dt.date, tolerance: dt.timedelta, logical_type: str) -> SparkColumn:
     """The latest value a delivery dated ``run_date`` can hold in a ``notAfterDelivery``
-    column: the end of that date (UTC) plus the column's tolerance.
+    column: the end of that date (UTC) plus the column's ``tolerance``.
 
     Judged against the delivery's date, not the clock, so a rerun or a late backfill of an old
     date gives the same verdict; a value past it (a device clock ten years ahead) would
     otherwise win every "latest version" comparison in silver forever.
     """
-    assert column.not_after_delivery is not None
-    end = (
-        dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + column.not_after_delivery
-    )
-    if column.logical_type == "date":  # a date is plausible if it begins by then
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + tolerance
+    if logical_type == "date":  # a date is plausible if it begins by then
         return F.lit(end.date())
     return utc_timestamp(end)
 
