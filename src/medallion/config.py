@@ -140,6 +140,38 @@ class StreamingConfig(_Strict):
     future_tolerance: str = "1 hour"
 
 
+class AnomalyConfig(_Strict):
+    """The anomaly gate's limits (docs/QUALITY.md): a day's figures against its trailing history."""
+
+    # How many earlier run dates (each one's latest successful run) a figure is compared with,
+    # and how many it needs before the history rules apply (the first extract of a source is a
+    # full load, the later ones increments: a median of three or more is an increment's size).
+    history_runs: int = Field(default=7, ge=1)
+    min_history: int = Field(default=3, ge=1)
+    # Fewer source rows than this in a delivery (or in the median) are too few to judge by rates.
+    min_rows: int = Field(default=20, ge=1)
+    quarantine_rate_ceiling: float = Field(default=0.25, gt=0, le=1)
+    quarantine_rate_factor: float = Field(default=3.0, gt=1)
+    # The factor rule also needs the rate this far above the median (a 0% median is no basis).
+    quarantine_rate_margin: float = Field(default=0.02, ge=0, le=1)
+    row_count_factor: float = Field(default=5.0, gt=1)
+    # Real ECB rates never moved 1.2x in a day (1999-2026); the contract's own rule quarantines
+    # a move beyond 3x, so the gate stops what lies between.
+    fx_move_factor: float = Field(default=1.2, gt=1)
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> AnomalyConfig:
+        if self.min_history > self.history_runs:
+            raise ValueError(
+                f"min_history ({self.min_history}) cannot exceed history_runs ({self.history_runs})"
+            )
+        return self
+
+
+class QualityConfig(_Strict):
+    anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+
+
 class AlertsConfig(_Strict):
     webhook_url: SecretStr | None = None
 
@@ -181,6 +213,7 @@ class Settings(_Strict):
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     lock: LockConfig = Field(default_factory=LockConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     source: str = Field(default="<defaults>", exclude=True)
 

@@ -45,4 +45,22 @@ def copy_of_chain_lake(chain_build, tmp_path_factory) -> ChainLake:
     chain, pristine = chain_build
     root = tmp_path_factory.mktemp("chain_copy") / "lake"
     shutil.copytree(pristine, root, symlinks=True)
+    repoint_stream_checkpoint(chain.root, root)
     return ChainLake(root, chain.manifest, settings_for(root), chain.records)
+
+
+def repoint_stream_checkpoint(old_root: Path, new_root: Path) -> None:
+    """Point the copied stream checkpoint's file log at the copy's landing files.
+
+    The file source logs every file it has read by absolute URI; a lake moved without that
+    edit re-reads every landing file at its new place as new. Each rewritten log entry loses
+    its Hadoop checksum file (the local file system reads a file without one, not a stale one).
+    """
+    old, new = f"file://{old_root}/", f"file://{new_root}/"
+    for log in (new_root / "_checkpoints").glob("*/sources/*/*"):
+        if log.name.startswith(".") or not log.is_file():
+            continue
+        text = log.read_text(encoding="utf-8")
+        if old in text:
+            log.write_text(text.replace(old, new), encoding="utf-8")
+            log.with_name(f".{log.name}.crc").unlink(missing_ok=True)

@@ -141,3 +141,26 @@ def test_bad_table_command_usage_exits_2_without_spark(tmp_path, capsys, args, m
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_job_all_validates_before_the_publish_and_passes_accept_anomalies(monkeypatch, tmp_path):
+    """`--job all` is the registry's jobs with validate (the checks and the anomaly gate) just
+    before the publish, as the DAG runs them; `--accept-anomalies` reaches every job's options."""
+    import medallion.runner
+
+    config = tmp_path / "c.yaml"
+    config.write_text(f"env: local\nlake: {{root: {tmp_path / 'lake'}}}\n")
+    calls = []
+    monkeypatch.setattr(
+        medallion.runner, "run_chain", lambda jobs, dates, *_, **kw: calls.append((jobs, dates, _))
+    )
+    args = ["run", "--job", "all", "--run-date", "2025-01-13", "--config", str(config)]
+    assert cli.main([*args, "--accept-anomalies"]) == 0
+    ((jobs, dates, (_, _, options)),) = calls
+    assert [job.name for job in jobs] == [
+        *list(JOB_MAP)[:-1],
+        "validate",
+        "publish_gold_to_snowflake",
+    ]
+    assert dates == [dt.date(2025, 1, 13)] and options["accept_anomalies"] is True
+    assert cli.build_parser().parse_args(["validate", "--accept-anomalies"]).accept_anomalies

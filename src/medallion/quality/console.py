@@ -1,7 +1,8 @@
 """The compact results table ``medallion validate`` prints (rich).
 
 Every check that did not pass gets its own row (failed errors, then warnings, then skipped);
-passed checks are folded into one row per table. The failure messages follow the table. The
+passed checks are folded into one row per table, and the anomaly gate's skipped figures (too
+little history yet, too few rows) into one row. The failure messages follow the table. The
 full detail is in results.json and the HTML report.
 """
 
@@ -37,8 +38,10 @@ def print_results(results: dict[str, Any], console: Console | None = None) -> No
     table.add_column("sev", no_wrap=True)
     table.add_column("observed", justify="right", no_wrap=True)
     table.add_column("threshold", no_wrap=True)
+    # The anomaly gate skips a figure it has too little history for: one row says how many.
+    folded = [c for c in checks if c["status"] == "skipped" and c.get("kind") == "anomaly"]
     attention = sorted(
-        (c for c in checks if c["status"] != "passed"),
+        (c for c in checks if c["status"] != "passed" and c not in folded),
         key=lambda c: _RANK.get((c["status"], c["severity"]), 2),
     )
     for check in attention:
@@ -56,6 +59,10 @@ def print_results(results: dict[str, Any], console: Console | None = None) -> No
             passed[key] = passed.get(key, 0) + 1
     for key, count in passed.items():
         table.add_row("[green]ok[/]", f"{key}.*", "", f"{count} passed", "")
+    if folded:
+        table.add_row(
+            "[dim]skip[/]", "anomaly.*", "", f"{len(folded)} skipped", "too little history"
+        )
     console.print(table)
     for check in attention:
         if check["status"] == "failed":

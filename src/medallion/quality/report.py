@@ -350,8 +350,10 @@ def _quality(results: dict | None) -> dict[str, Any] | None:
     for check in checks:
         check["message"] = redact(check.get("message") or "")
     rank = {("failed", "error"): 0, ("failed", "warn"): 1}
+    # The gate's figures have their own table; a failed one is also listed with the failures.
+    gate = lambda c: c.get("kind") == "anomaly"  # noqa: E731
     attention = sorted(
-        (c for c in checks if c["status"] != "passed"),
+        (c for c in checks if c["status"] == "failed" or (c["status"] != "passed" and not gate(c))),
         key=lambda c: rank.get((c["status"], c["severity"]), 2),
     )
     return {
@@ -359,7 +361,29 @@ def _quality(results: dict | None) -> dict[str, Any] | None:
         "summary": results.get("summary", {}),
         "finished_at": (results.get("finished_at") or "").replace("T", " ")[:19],
         "attention": attention,
-        "passed": [c for c in checks if c["status"] == "passed"],
+        "passed": [c for c in checks if c["status"] == "passed" and not gate(c)],
+        "figures": [_figure(c) for c in checks if c.get("kind") == "anomaly"],
+    }
+
+
+def _figure(check: dict[str, Any]) -> dict[str, Any]:
+    """An anomaly-gate figure as the report shows it: today's value beside each earlier one."""
+    unit = check.get("unit")
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "-"
+        if unit == "ratio":
+            return f"{value:.1%}"
+        if unit == "x":
+            return f"{value:.3f}x"
+        return _num(value)
+
+    return {
+        **check,
+        "value": shown(check.get("observed")),
+        "baseline_shown": shown(check.get("baseline")),
+        "history_shown": [(day[5:], shown(value)) for day, value in check.get("history") or []],
     }
 
 

