@@ -155,6 +155,8 @@ class AnomalyConfig(_Strict):
     # The factor rule also needs the rate this far above the median (a 0% median is no basis).
     quarantine_rate_margin: float = Field(default=0.02, ge=0, le=1)
     row_count_factor: float = Field(default=5.0, gt=1)
+    # Tables whose empty delivery is normal and no anomaly: FX on a holiday has no rates.
+    empty_allowed: list[str] = Field(default_factory=lambda: ["fx/fx_rates"])
     # Real ECB rates never moved 1.2x in a day (1999-2026); the contract's own rule quarantines
     # a move beyond 3x, so the gate stops what lies between.
     fx_move_factor: float = Field(default=1.2, gt=1)

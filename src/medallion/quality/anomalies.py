@@ -8,7 +8,7 @@ never a later date's, so a rerun of an old date is judged as it was the first ti
 
 * ``rows_in`` per ingest table: the source rows of the delivery (its control total when it has
   one), an anomaly when it falls below or jumps above ``row_count_factor`` times the trailing
-  median;
+  median (an empty delivery of a table in ``empty_allowed``, FX on a holiday, is none);
 * ``quarantine_rate`` per ingest table: quarantined / source rows, an anomaly above
   ``quarantine_rate_ceiling`` (always), or above ``quarantine_rate_factor`` times the trailing
   median by at least ``quarantine_rate_margin``;
@@ -30,6 +30,7 @@ import datetime as dt
 import statistics
 from collections import defaultdict
 from collections.abc import Collection, Iterable
+from functools import partial
 
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
@@ -107,7 +108,18 @@ def judge(run_date: dt.date, figures: Figures, config: AnomalyConfig) -> list[Ch
     today = figures.get(day)
     if not today:
         message = f"no ingest run succeeded for {day}: no delivery to judge"
-        return [_result("ingests", "delivery", SKIPPED, None, "", [], None, message)]
+        return [
+            _result(
+                "ingests",
+                "delivery",
+                SKIPPED,
+                message,
+                value=None,
+                limit="",
+                history=[],
+                baseline=None,
+            )
+        ]
     earlier = sorted(d for d in figures if d < day)[-config.history_runs :]
     results = []
     for (table, figure), value in sorted(today.items()):
@@ -127,11 +139,12 @@ def judge_fx(run_date: dt.date, moves: dict[str, float], config: AnomalyConfig) 
     day = run_date.isoformat()
     history = sorted((d, m) for d, m in moves.items() if d < day)[-config.history_runs :]
     limit = f"<= {config.fx_move_factor:g}x"
+    verdict = partial(_result, FX_TABLE, "max_rate_move", limit=limit, history=history)
     if day not in moves:
         message = (
             f"{FX_TABLE}: the delivery of {day} brought no rate with an earlier one to move from"
         )
-        return _result(FX_TABLE, "max_rate_move", SKIPPED, None, limit, history, None, message)
+        return verdict(SKIPPED, message, value=None, baseline=None)
     move = moves[day]
     baseline = statistics.median(m for _, m in history) if history else None
     if move > config.fx_move_factor:
@@ -139,36 +152,53 @@ def judge_fx(run_date: dt.date, moves: dict[str, float], config: AnomalyConfig) 
             f"{FX_TABLE}: an accepted rate moved {move:.3f}x from its previous rate, above "
             f"the limit of {config.fx_move_factor:g}x"
         )
-        return _result(FX_TABLE, "max_rate_move", FAILED, move, limit, history, baseline, message)
+        return verdict(FAILED, message, value=move, baseline=baseline)
     message = f"{FX_TABLE}: the largest accepted move is {move:.4f}x"
-    return _result(FX_TABLE, "max_rate_move", PASSED, move, limit, history, baseline, message)
+    return verdict(PASSED, message, value=move, baseline=baseline)
 
 
 def unmeasured_fx(reason: str) -> CheckResult:
     """The FX figure when silver cannot give it: failed, saying why."""
     message = f"{FX_TABLE}: the largest accepted move cannot be measured: {reason}"
-    return _result(FX_TABLE, "max_rate_move", FAILED, None, "", [], None, message)
+    return _result(
+        FX_TABLE, "max_rate_move", FAILED, message, value=None, limit="", history=[], baseline=None
+    )
 
 
 def _judge_rows(table: str, rows: int, history: History, config: AnomalyConfig) -> CheckResult:
     factor = config.row_count_factor
     limit = f"within 1/{factor:g}x..{factor:g}x of the trailing median"
+    if rows == 0 and table in config.empty_allowed:
+        message = f"{table}: an empty delivery, which this table may send (quality.anomalies.empty_allowed)"
+        return _result(
+            table,
+            "rows_in",
+            PASSED,
+            message,
+            value=rows,
+            limit=limit,
+            history=history,
+            baseline=None,
+        )
     if len(history) < config.min_history:
         return _too_little_history(table, "rows_in", rows, limit, history, config)
     median = statistics.median(v for _, v in history)
+    verdict = partial(
+        _result, table, "rows_in", value=rows, limit=limit, history=history, baseline=median
+    )
     if max(median, rows) < config.min_rows:
-        message = f"{table}: {rows} source rows against a median of {median:g}: too few to judge"
-        return _result(table, "rows_in", SKIPPED, rows, limit, history, median, message)
+        return verdict(
+            SKIPPED, f"{table}: {rows} source rows against a median of {median:g}: too few to judge"
+        )
     low, high = median / factor, median * factor
     if rows < low or rows > high:
         direction = "fell" if rows < low else "jumped"
-        message = (
-            f"{table}: the delivery's source rows {direction} to {rows} from a trailing median "
-            f"of {median:g} over {len(history)} runs (limit {factor:g}x)"
+        return verdict(
+            FAILED,
+            f"{table}: the delivery's source rows {direction} to {rows} from a "
+            f"trailing median of {median:g} over {len(history)} runs (limit {factor:g}x)",
         )
-        return _result(table, "rows_in", FAILED, rows, limit, history, median, message)
-    message = f"{table}: {rows} source rows, trailing median {median:g}"
-    return _result(table, "rows_in", PASSED, rows, limit, history, median, message)
+    return verdict(PASSED, f"{table}: {rows} source rows, trailing median {median:g}")
 
 
 def _judge_quarantine(
@@ -177,23 +207,25 @@ def _judge_quarantine(
     ceiling, factor = config.quarantine_rate_ceiling, config.quarantine_rate_factor
     limit = f"<= {ceiling:.0%}, and <= {factor:g}x the trailing median"
     median = statistics.median(v for _, v in history) if history else None
+    verdict = partial(
+        _result, table, "quarantine_rate", value=rate, limit=limit, history=history, baseline=median
+    )
     if rows < config.min_rows:
-        message = f"{table}: {rows} source rows are too few to judge a quarantine rate"
-        return _result(table, "quarantine_rate", SKIPPED, rate, limit, history, median, message)
+        return verdict(
+            SKIPPED, f"{table}: {rows} source rows are too few to judge a quarantine rate"
+        )
     share = f"{rate:.1%} of {rows} source rows quarantined"
     if rate > ceiling:
-        message = f"{table}: {share}, above the ceiling of {ceiling:.0%}"
-        return _result(table, "quarantine_rate", FAILED, rate, limit, history, median, message)
+        return verdict(FAILED, f"{table}: {share}, above the ceiling of {ceiling:.0%}")
     if len(history) < config.min_history or median is None:
         return _too_little_history(table, "quarantine_rate", rate, limit, history, config)
     if rate > factor * median and rate - median >= config.quarantine_rate_margin:
-        message = (
-            f"{table}: {share}, more than {factor:g}x the trailing median of {median:.1%} "
-            f"over {len(history)} runs"
+        return verdict(
+            FAILED,
+            f"{table}: {share}, more than {factor:g}x the trailing median of "
+            f"{median:.1%} over {len(history)} runs",
         )
-        return _result(table, "quarantine_rate", FAILED, rate, limit, history, median, message)
-    message = f"{table}: {share}, trailing median {median:.1%}"
-    return _result(table, "quarantine_rate", PASSED, rate, limit, history, median, message)
+    return verdict(PASSED, f"{table}: {share}, trailing median {median:.1%}")
 
 
 def _too_little_history(
@@ -203,7 +235,9 @@ def _too_little_history(
         f"{table}: {len(history)} earlier run(s) of {config.min_history} needed to judge "
         f"{figure} against its history"
     )
-    return _result(table, figure, SKIPPED, value, limit, history, None, message)
+    return _result(
+        table, figure, SKIPPED, message, value=value, limit=limit, history=history, baseline=None
+    )
 
 
 DESCRIPTIONS = {
@@ -219,11 +253,12 @@ def _result(
     table: str,
     figure: str,
     status: str,
+    message: str,
+    *,
     value: float | None,
     limit: str,
     history: History,
     baseline: float | None,
-    message: str,
 ) -> CheckResult:
     return CheckResult(
         id=f"{ANOMALY}.{table}.{figure}",

@@ -103,6 +103,17 @@ def test_an_empty_delivery_has_no_rate_and_its_fall_is_an_anomaly():
     assert verdicts(records, DAYS[4]) == {ROWS: (FAILED, 415.0)}
 
 
+def test_an_empty_delivery_of_a_table_that_may_send_none_is_no_anomaly():
+    """FX on a holiday: the ECB publishes no rates, the file is empty (the default list)."""
+    fx = [record(day, rows, 0, table="fx/fx_rates", job="fx_json_to_bronze")
+          for day, rows in zip(DAYS, (20_360, 20, 20, 20, 0))]  # fmt: skip
+    results = {r.id: r for r in judge(DAYS[4], ingest_figures(fx, INGESTS), CONFIG)}
+    assert results["anomaly.fx/fx_rates.rows_in"].status == PASSED
+    strict = AnomalyConfig(empty_allowed=[])
+    results = {r.id: r for r in judge(DAYS[4], ingest_figures(fx, INGESTS), strict)}
+    assert results["anomaly.fx/fx_rates.rows_in"].status == FAILED
+
+
 def test_history_is_each_earlier_dates_latest_successful_run_never_a_later_date():
     records = history((400, 12), (420, 14), (410, 13), (400, 12))
     # A failed run of D2 and a later rerun of D3 that delivered 2,000 rows.
