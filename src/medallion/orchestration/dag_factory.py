@@ -42,13 +42,14 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from medallion.chain import VALIDATE, gate_position
 from medallion.config import AirflowConfig, Settings, load_settings, read_text
 from medallion.errors import ConfigError
 from medallion.orchestration.callbacks import deadline_missed, on_task_failure, on_task_retry
 
 DAG_ID = "daily_pipeline"
 VARIANTS = ("local", "emr_serverless")
-VALIDATE_TASK = "validate"
+VALIDATE_TASK = VALIDATE
 RUN_DATE = "{{ ds }}"
 # The first day of the synthetic extracts; with catchup off it only bounds manual backfills.
 START_DATE = dt.datetime(2025, 1, 13, tzinfo=dt.UTC)
@@ -88,10 +89,7 @@ def pipeline_steps(job_names: Sequence[str]) -> list[Step]:
     """
     ingests = [name for name in job_names if name.endswith("_to_bronze")]
     downstream: list[str] = [name for name in job_names if name not in ingests]
-    publish_at = next(
-        (i for i, name in enumerate(downstream) if name.startswith("publish")), len(downstream)
-    )
-    downstream.insert(publish_at, VALIDATE_TASK)
+    downstream.insert(gate_position(downstream), VALIDATE_TASK)
 
     steps = [Step(name, _run_args(name)) for name in ingests]
     previous: tuple[str, ...] = tuple(ingests)

@@ -66,8 +66,13 @@ def run_checks(
     run_date: dt.date,
     run_id: str = "",
     suites: Sequence[Suite] | None = None,
+    records: Sequence[dict[str, Any]] | None = None,
 ) -> ValidationRun:
-    """Evaluate every rule of the suites (default: the packaged silver and gold suites)."""
+    """Evaluate every rule of the suites (default: the packaged silver and gold suites).
+
+    ``records`` is the audit trail when the caller has read it already (validate reads it once
+    for these checks and the anomaly gate); by default it is read here.
+    """
     suites = list(suites if suites is not None else packaged_suites())
     run = ValidationRun(
         run_date=run_date,
@@ -81,7 +86,7 @@ def run_checks(
     started = time.perf_counter()
     rules = [rule for suite in suites for rule in suite.rules]
     ctx = RunContext(spark=spark, settings=settings, lake=lake, run_date=run_date)
-    ctx.previous = previous_row_counts(lake, run_date)
+    ctx.previous = previous_row_counts(lake, run_date, records)
 
     try:
         for layer, table in dict.fromkeys((rule.layer, rule.table) for rule in rules):

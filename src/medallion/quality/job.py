@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from medallion.audit import read_records
+from medallion.chain import VALIDATE, gate_position
 from medallion.errors import JobError
 from medallion.jobs.base import Job, JobContext, JobResult
 from medallion.quality import anomalies
@@ -33,10 +35,16 @@ class QualityGateFailed(JobError):
 
 
 def validate(context: JobContext) -> JobResult:
+    records = read_records(context.lake.root)  # once: the checks and the gate both read it
     run = run_checks(
-        context.spark, context.settings, context.lake, context.run_date, run_id=context.run_id
+        context.spark,
+        context.settings,
+        context.lake,
+        context.run_date,
+        run_id=context.run_id,
+        records=records,
     )
-    gate = anomaly_results(context)
+    gate = anomaly_results(context, records)
     accept = bool(context.options.get("accept_anomalies"))
     accepted = [r.id for r in gate if r.status == FAILED] if accept else []
     run.results.extend(_accepted(r) if r.id in accepted else r for r in gate)
@@ -76,13 +84,14 @@ def validate(context: JobContext) -> JobResult:
     )
 
 
-def anomaly_results(context: JobContext) -> list[CheckResult]:
-    """The anomaly gate's figures for the run date, judged (``medallion.quality.anomalies``)."""
+def anomaly_results(context: JobContext, records: Sequence[dict[str, Any]]) -> list[CheckResult]:
+    """The anomaly gate's figures for the run date, judged against the audit trail's
+    ``records`` (``medallion.quality.anomalies``)."""
     from medallion.jobs import JOBS
 
     config = context.settings.quality.anomalies
     ingests = {job.name for job in JOBS if job.ingest}
-    figures = anomalies.ingest_figures(read_records(context.lake.root), ingests)
+    figures = anomalies.ingest_figures(records, ingests)
     try:
         moves = anomalies.fx_moves(context.spark, context.lake, context.run_date)
         fx = anomalies.judge_fx(context.run_date, moves, config)
@@ -99,7 +108,7 @@ def _accepted(result: CheckResult) -> CheckResult:
 
 
 VALIDATE_JOB = Job(
-    "validate",
+    VALIDATE,
     "data-quality checks on silver and gold (ODCS contracts) and the anomaly gate against the "
     "trailing history; fails on error-severity checks and on anomalies",
     validate,
@@ -109,5 +118,5 @@ VALIDATE_JOB = Job(
 def before_publish(jobs: Sequence[Job]) -> list[Job]:
     """The jobs with ``validate`` inserted before the first publish job (or at the end), the
     order the DAG runs them in: a day that fails the gate never reaches the warehouse."""
-    at = next((i for i, job in enumerate(jobs) if job.name.startswith("publish")), len(jobs))
+    at = gate_position([job.name for job in jobs])
     return [*jobs[:at], VALIDATE_JOB, *jobs[at:]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -140,13 +141,15 @@ def read_results(lake: Lake, run_date: dt.date) -> dict | None:
             return None
 
 
-def previous_row_counts(lake: Lake, run_date: dt.date) -> dict[str, tuple[str, int]]:
+def previous_row_counts(
+    lake: Lake, run_date: dt.date, records: Sequence[dict[str, Any]] | None = None
+) -> dict[str, tuple[str, int]]:
     """For each table (``silver.orders``), its row count on the latest earlier run date.
 
     Counts come from the stored results of earlier validate runs and, for dates or tables that
-    were not validated (a backfill validates only its last date), from the audit trail: the
-    silver and gold jobs record every table's size after their run. On the same date the
-    validated count wins.
+    were not validated (a backfill validates only its last date), from the audit trail (the
+    ``records`` given, or read here): the silver and gold jobs record every table's size after
+    their run. On the same date the validated count wins.
     """
     import fsspec
 
@@ -157,7 +160,7 @@ def previous_row_counts(lake: Lake, run_date: dt.date) -> dict[str, tuple[str, i
         if day < day_limit and rows is not None and (day, rank) > found.get(table, ("", -1, 0))[:2]:
             found[table] = (day, rank, int(rows))
 
-    for record in read_records(lake.root):
+    for record in read_records(lake.root) if records is None else records:
         if record.get("status") != "succeeded":
             continue
         for table in record.get("tables") or []:
