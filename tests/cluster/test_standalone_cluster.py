@@ -21,7 +21,7 @@ from cluster_helpers import (
 
 from medallion.spark import local_jars
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.extended, pytest.mark.integration]
 
 
 @pytest.mark.timeout(3600)

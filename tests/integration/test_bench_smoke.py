@@ -15,7 +15,7 @@ import pytest
 from medallion.jobs import JOBS as ALL_JOBS
 from medallion.quality.job import before_publish
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 ROOT = Path(__file__).resolve().parents[2]
 # The chain `medallion run --job all` runs: the registry's jobs and validate before the publish.
