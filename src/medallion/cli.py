@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     gen.add_argument("--force", action="store_true", help="replace an existing landing folder")
+    gen.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="DAY:KIND[:TABLE,...]",
+        help="make a day a faulty delivery: decimal_shift, future_events, runaway_quote, "
+        "empty_day or replayed_day (repeatable; see docs/SOURCES.md)",
+    )
     _common(gen)
 
     validate = sub.add_parser("validate", help="data-quality checks on silver and gold")
@@ -246,9 +254,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         start_date=start,
         seed=args.seed,
         force=args.force,
+        faults=args.fault,
     )
     days = sorted(manifest.get("days", {}))
     print(f"wrote {len(days)} day(s) of extracts ({days[0]}..{days[-1]}) to {landing}")
+    for fault in manifest["faults"]:
+        print(
+            f"fault on day {fault['day']} ({fault['date']}): {fault['kind']} in "
+            f"{', '.join(fault['tables'])}"
+        )
     print(f"manifest: {landing / '_manifest.json'}")
     return 0
 

@@ -1,26 +1,28 @@
 """The anomaly gate on a real chain: an FX file off by 100x stops the day before the warehouse.
 
 After the suite's three-day chain (a copy of its lake), day 4 is the generator's own fourth day
-(the same seed generating four days writes days 1-3 byte for byte as the chain had them), except
-that every rate of its FX file is multiplied by 100: a decimal shift at the source. The contract
-quarantines each shifted rate (``rate:jump`` against its currency's last rate), so silver stays
-right, but a day on which all of FX went to quarantine is not a day to publish. The chain as
-``--job all`` runs it (``validate`` before the publish) must stop at the gate: exit with a
-message naming the table and the figure, leave the warehouse exactly as day 3 left it, and flag
-nothing else on an otherwise ordinary day with three days of history. An operator who knows the
-day is right accepts the anomaly (``--accept-anomalies``): then the publish runs, and the audit
-record says what was accepted.
+(the same seed generating four days writes days 1-3 byte for byte as the chain had them) with
+two of its delivery faults: every right rate of the FX file but USD per USD divided by 100 (a
+decimal shift at the source), and device clocks on the stream (some events ten years ahead, some minutes). The
+contracts quarantine exactly what the manifest says: each shifted rate as ``rate:jump`` against
+its currency's last rate, so silver stays right, and each far-future event as
+``event_ts:future``, which moves no watermark. But a day on which all of FX went to quarantine
+is not a day to publish. The chain as ``--job all`` runs it (``validate`` before the publish)
+must stop at the gate: exit with a message naming the table and the figure, leave the warehouse
+exactly as day 3 left it, and flag nothing else on an otherwise ordinary day with three days of
+history. An operator who knows the day is right accepts the anomaly (``--accept-anomalies``):
+then the publish runs, and the audit record says what was accepted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 
 import duckdb
 import pytest
 from chain_lake import DAYS, SCALE, SEED, START
+from pyspark.sql import functions as F
 
 from medallion.audit import read_records
 from medallion.errors import JobError
@@ -34,8 +36,6 @@ from medallion.runner import run_chain, run_job
 pytestmark = pytest.mark.integration
 
 DAY4 = DAYS[-1] + dt.timedelta(days=1)
-FX_DAY4 = f"fx/fx_rates/dt={DAY4}/fx_rates.jsonl"
-SHIFTED = ("rate", "bid_rate", "ask_rate", "mid_rate")
 FX_ANOMALY = "anomaly.fx/fx_rates.quarantine_rate"
 GATED_JOBS = [job.name for job in before_publish(JOBS)]
 
@@ -51,35 +51,65 @@ def gated(spark, copy_of_chain_lake, tmp_path_factory):
     chain = copy_of_chain_lake
     landing = chain.root / "landing"
     four = tmp_path_factory.mktemp("four_days") / "landing"
-    generate_landing(four, scale=SCALE, days=len(DAYS) + 1, start_date=START, seed=SEED, force=True)
+    manifest = generate_landing(
+        four, scale=SCALE, days=len(DAYS) + 1, start_date=START, seed=SEED, force=True,
+        faults=["4:decimal_shift", "4:future_events"],
+    )  # fmt: skip
     day3 = sorted(p.relative_to(four) for p in four.glob(f"**/dt={DAYS[-1]}/*") if p.is_file())
     assert day3 and all((four / p).read_bytes() == (landing / p).read_bytes() for p in day3)
     for folder in four.glob(f"**/dt={DAY4}"):
         shutil.copytree(folder, landing / folder.relative_to(four))
-    fx = landing / FX_DAY4
-    rows = [json.loads(line) for line in fx.read_text(encoding="utf-8").splitlines() if line]
-    for row in rows:
-        row.update({field: round(row[field] * 100, 6) for field in SHIFTED})
-    fx.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     before = warehouse(chain.settings.warehouse.duckdb.path)
 
     with pytest.raises(JobError) as stopped:
         run_chain(before_publish(JOBS), [DAY4], chain.settings, lambda: spark)
-    return chain, str(stopped.value), before, len(rows)
+    return chain, str(stopped.value), before, manifest["days"][str(DAY4)]
 
 
 def test_the_chain_stops_at_the_gate_naming_the_table_and_the_figure(gated):
-    chain, message, _, fx_rows = gated
+    chain, message, _, day4 = gated
+    fx_rows = day4["fx/fx_rates"]["rows_written"]
+    share = 100 * day4["fx/fx_rates"]["expected"]["rows_quarantined"] / fx_rows
+    assert share > 90  # every rate but the identity one
     assert f"{fx_rows} source rows" in message
     assert message.startswith(
         f"quality gate failed for {DAY4}: 1 error check(s) failed: {FX_ANOMALY}"
     )
     assert (
-        f"anomalies: fx/fx_rates: 100.0% of {fx_rows} source rows quarantined, above the ceiling "
+        f"anomalies: fx/fx_rates: {share:.1f}% of {fx_rows} source rows quarantined, above the ceiling "
         "of 25% (if the delivery is right, rerun with --accept-anomalies)"
     ) in message
     runs = {r["job"]: r["status"] for r in read_records(str(chain.root), run_date=DAY4)}
     assert runs == {name: "succeeded" for name in GATED_JOBS[:-2]} | {"validate": "failed"}
+
+
+def test_the_faults_are_quarantined_exactly_as_the_manifest_says(spark, gated):
+    chain, _, _, day4 = gated
+    for table in ("fx/fx_rates", "kafka/order_events"):
+        quarantine = spark.read.format("delta").load(str(chain.root / "quarantine" / table))
+        reasons = (
+            quarantine.where(F.col("_source_file").contains(f"/dt={DAY4}/"))
+            .select(F.explode("_reasons").alias("reason"))
+            .groupBy("reason")
+            .count()
+        )
+        found = {row["reason"]: row["count"] for row in reasons.collect()}
+        expected = {k: v for k, v in day4[table]["expected"]["quarantine"].items() if v}
+        assert found == expected, table
+    # Every rate of the day but USD per USD is a jump: the shifted ones and the day's one absurd
+    # rate (a row-level defect of the default catalogue), so only the identity rate reaches bronze.
+    fx = day4["fx/fx_rates"]
+    assert fx["defects"]["decimal_shifted"] + fx["defects"]["absurd_rate"] == fx["rows_written"] - 1
+    assert fx["expected"]["quarantine"]["rate:jump"] == fx["rows_written"] - 1
+    assert fx["expected"]["rows_bronze"] == 1
+    # The far-future events went to quarantine without moving the watermark past the day.
+    stream = next(
+        r for r in read_records(str(chain.root), run_date=DAY4)
+        if r["job"] == "kafka_events_to_bronze"
+    )  # fmt: skip
+    events = day4["kafka/order_events"]
+    assert stream["details"]["future_events"] == events["defects"]["future_event"] > 0
+    assert stream["details"]["watermark"] < str(DAY4 + dt.timedelta(days=1))
 
 
 def test_nothing_of_the_day_reaches_the_warehouse(gated):
@@ -100,8 +130,11 @@ def test_an_ordinary_day_with_history_raises_no_other_anomaly(gated):
     assert all([day for day, _ in c["history"]] == [str(d) for d in DAYS] for c in rows)
     judged = [c for c in rows if c["status"] == "passed"]
     assert judged, "no row count was judged against its history"
-    # No rate of the day reached silver, so the FX move has nothing to judge.
-    assert figures["anomaly.fx/fx_rates.max_rate_move"]["status"] == "skipped"
+    # The one rate of the day that reached silver is the identity: it did not move.
+    move = figures["anomaly.fx/fx_rates.max_rate_move"]
+    assert (move["status"], move["message"]) == (
+        "passed", "fx/fx_rates: the largest accepted move is 1.0000x"
+    )  # fmt: skip
 
 
 def test_an_accepted_anomaly_lets_the_publish_run_and_is_recorded(spark, gated):

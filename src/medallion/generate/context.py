@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from medallion.generate import fmt, streams
+from medallion.generate.faults import RUNAWAY_QUOTE, FaultPlan
 from medallion.generate.spec import INCREMENTS, NULL_REQUIRED_COLUMN, RULE_IDS, SEED_VOLUMES
 
 
@@ -50,6 +51,7 @@ class Run:
     landing_root: Path
     scale: float
     seed: int
+    faults: FaultPlan = field(default_factory=FaultPlan)
 
     def rng(self, table: str, day: Day, purpose: str = "") -> np.random.Generator:
         return streams.stream(self.seed, table, day.index, purpose)
@@ -100,6 +102,9 @@ class TableDay:
             "rows_bronze": self.rows_written - rows_quarantined,
             "silver_rows": self.silver_rows,
         }
+        if self.changes.get("fault") == RUNAWAY_QUOTE:
+            # The records after the quote are absorbed: bronze must refuse the file, not load it.
+            entry["expected"]["ingest_fails"] = True
         return entry
 
 

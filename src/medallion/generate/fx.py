@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from medallion.generate import defects, writers
 from medallion.generate.context import Day, Run, TableDay
-from medallion.generate.spec import FX_HISTORY_DATES, FX_RATES, UNKNOWN_CURRENCY
+from medallion.generate.faults import DECIMAL_SHIFT, SHIFT_DIVISOR
+from medallion.generate.spec import DECIMAL_SHIFTED, FX_HISTORY_DATES, FX_RATES, UNKNOWN_CURRENCY
 from medallion.generate.vocab import CURRENCIES, USD
 
 # Where each rate moves (units per USD): the walk stays inside the band.
@@ -181,6 +182,13 @@ def generate_fx_day(run: Run, day: Day, state: FxState) -> TableDay:
     rate[absurd] *= ABSURD_FACTOR
     rate[picked["zero_rate"]] = 0.0
     rate[picked["negative_rate"]] *= -1.0
+    if run.faults.has(day.index, DECIMAL_SHIFT, FX_RATES):
+        # The source's unit slip: every rate the day would have delivered right, divided by 100.
+        # USD per USD is not a quote the provider computes (it stays 1), so it does not shift.
+        shifted = np.flatnonzero(~defects.union(picked, cells) & (ccy != USD))
+        rate[shifted] /= SHIFT_DIVISOR
+        picked[DECIMAL_SHIFTED] = shifted
+        counts[DECIMAL_SHIFTED] = len(shifted)
 
     decimals = np.where(quote == UNKNOWN_CURRENCY, 6, DECIMALS[ccy])
     lines = _lines(date_of, quote, rate, half_spread, decimals, ccy)

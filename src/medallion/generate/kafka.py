@@ -18,9 +18,18 @@ import pyarrow.compute as pc
 
 from medallion.generate import defects, fmt, streams, writers
 from medallion.generate.context import Day, Frame, Run, TableDay
+from medallion.generate.faults import (
+    FUTURE_EVENTS,
+    FUTURE_SECONDS,
+    FUTURE_SHARE,
+    SKEW_SECONDS,
+    SKEWED_SHARE,
+)
 from medallion.generate.snowflake import SnowflakeState
 from medallion.generate.spec import (
+    CLOCK_SKEWED,
     EVENTS_PER_FILE,
+    FUTURE_EVENT,
     KAFKA_PARTITIONS,
     KAFKA_TOPIC,
     LATE_EVENT_MAX_HOURS,
@@ -180,6 +189,13 @@ def _base_events(
         [scripted["type"], streams.weighted_choice(rng, EVENT_TYPE_WEIGHTS, n_random)]
     )
     status = event_type.copy()  # the status an event type implies has the same index
+    # Device clocks (the future_events fault, on request): stamped years or minutes after the
+    # event arrived. Their orders were drawn by the true time, so each order existed.
+    future, skewed = picked.get(FUTURE_EVENT), picked.get(CLOCK_SKEWED)
+    if future is not None and len(future):
+        ts[future] = arrival[future] + FUTURE_SECONDS
+    if skewed is not None and len(skewed):
+        ts[skewed] = arrival[skewed] + rng.integers(*SKEW_SECONDS, size=len(skewed))
     orphans = picked["orphan_order"]
     order[orphans] = orphan_numbers(*ORPHAN_ORDERS, day, len(orphans))
     order[picked["null_required"]] = NO_ORDER
@@ -224,6 +240,9 @@ def generate_events_day(run: Run, day: Day, sf: SnowflakeState, state: KafkaStat
         # Nor is anything late on the stream's first day: as in Spark, the watermark comes
         # from earlier batches, and before the first there is none.
         counts["late_event"] = 0
+    if run.faults.has(day.index, FUTURE_EVENTS, ORDER_EVENTS):
+        counts[FUTURE_EVENT] = max(1, defects.count_for(FUTURE_SHARE, total))
+        counts[CLOCK_SKEWED] = max(1, defects.count_for(SKEWED_SHARE, total))
     n_replayed = 0 if state.previous is None else min(counts[REPLAYED], len(state.previous))
     n_base = total - counts[REDELIVERED] - n_replayed
     events, picked = _base_events(run, day, sf, state, n_base, counts)
@@ -275,8 +294,8 @@ def generate_events_day(run: Run, day: Day, sf: SnowflakeState, state: KafkaStat
     keep = np.flatnonzero(clean)
     state.previous = events.take(keep)
     state.previous_ids = ids.take(pa.array(keep))
-    invalid = ("late_event", "null_required", "unknown_event_type", "malformed_json")
-    n_valid = n_base - sum(len(picked[k]) for k in invalid)
+    invalid = ("late_event", "null_required", "unknown_event_type", "malformed_json", FUTURE_EVENT)
+    n_valid = n_base - sum(len(picked[k]) for k in invalid if k in picked)
     state.valid_by_day[day.label] = n_valid
     realised = {k: len(v) for k, v in picked.items()}
     realised[REDELIVERED] = len(originals)

@@ -11,7 +11,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from typing import Any
 import pyarrow as pa
 
 from medallion.errors import UsageError
-from medallion.generate import crm, fx, kafka, redshift, snowflake
+from medallion.generate import crm, fault_days, fx, kafka, redshift, snowflake
 from medallion.generate.context import Day, Run, TableDay
+from medallion.generate.faults import RUNAWAY_QUOTE, Fault, FaultPlan
 from medallion.generate.manifest import build_manifest, write_manifest
 from medallion.generate.spec import CUSTOMERS, ORDERS
 from medallion.generate.vocab import ORDER_STATUSES
@@ -40,16 +41,21 @@ def generate_landing(
     start_date: dt.date = dt.date(2025, 1, 13),
     seed: int = 42,
     force: bool = False,
+    faults: Iterable[Fault | str] = (),
 ) -> dict[str, Any]:
     """Write ``days`` daily extracts of all nine source tables under ``landing_root`` and
     return the manifest (also written to ``landing_root/_manifest.json``).
 
     Day 1 is the full extract at the seed volumes x ``scale``; later days are increments.
-    The same arguments always produce byte-identical files. Raises ``UsageError`` for bad
-    arguments, or when ``landing_root`` already holds files and ``force`` is not set (with
-    ``force`` its contents are replaced).
+    ``faults`` (``Fault`` objects or ``DAY:KIND[:TABLE,...]`` strings; see
+    :mod:`medallion.generate.faults`) make chosen days the deliveries real sources sometimes
+    send; the days before the first fault are the same as without it. The same arguments always
+    produce byte-identical files. Raises ``UsageError`` for bad arguments, or when
+    ``landing_root`` already holds files and ``force`` is not set (with ``force`` its contents
+    are replaced).
     """
     scale, days, start_date, seed = _check_arguments(scale, days, start_date, seed)
+    plan = FaultPlan.of(faults, days)
     landing_root = Path(landing_root)
     _check_target(landing_root, force)
 
@@ -58,7 +64,7 @@ def generate_landing(
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        manifest = _generate(staging, scale, days, start_date, seed)
+        manifest = _generate(staging, scale, days, start_date, seed, plan)
         _move_into_place(staging, landing_root)
     finally:
         if staging.exists():
@@ -150,6 +156,8 @@ def _generate_day(run: Run, day: Day, s: _States) -> dict[str, TableDay]:
     for generate_table, states in steps:
         started = time.perf_counter()
         result = generate_table(run, day, *states)
+        if run.faults.has(day.index, RUNAWAY_QUOTE, result.table):
+            result = fault_days.break_a_quote(run, day, result)
         tables[result.table] = result
         pa.default_memory_pool().release_unused()  # keep the peak one table's worth
         log.info(
@@ -165,13 +173,19 @@ def _generate_day(run: Run, day: Day, s: _States) -> dict[str, TableDay]:
 
 
 def _generate(
-    root: Path, scale: float, days: int, start_date: dt.date, seed: int
+    root: Path, scale: float, days: int, start_date: dt.date, seed: int, plan: FaultPlan
 ) -> dict[str, Any]:
-    run = Run(landing_root=root, scale=scale, seed=seed)
+    run = Run(landing_root=root, scale=scale, seed=seed, faults=plan)
     states = _States()
     results: dict[str, dict[str, TableDay]] = {}
     for index in range(days):
         day = Day(index, start_date + dt.timedelta(days=index))
+        if plan.nothing_new(index):
+            previous = Day(index - 1, day.date - dt.timedelta(days=1))
+            results[day.label] = fault_days.nothing_new_day(
+                run, day, previous, results[previous.label], states.kafka
+            )
+            continue
         results[day.label] = _generate_day(run, day, states)
 
     orders = states.snowflake.orders
@@ -201,6 +215,7 @@ def _generate(
         ambiguous_links=states.crm.ambiguous,
         final_order_status=final_status,
         current_customers=snowflake.current_tracked(states.snowflake.customers, tracked),
+        faults=plan.to_manifest(lambda n: (start_date + dt.timedelta(days=n - 1)).isoformat()),
     )
     write_manifest(root, manifest)
     return manifest

@@ -42,6 +42,7 @@ def build_manifest(
     ambiguous_links: dict[str, list[str]],
     final_order_status: dict[str, str],
     current_customers: dict[str, dict[str, str]] | None = None,
+    faults: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     day_entries = {
         label: {table: tables[table].to_manifest() for table in TABLES if table in tables}
@@ -98,6 +99,9 @@ def build_manifest(
         "rates": DEFECT_RATES,
         "increments": INCREMENTS,
         "rules": RULE_IDS,
+        # The delivery faults asked for (medallion.generate.faults); their tables' entries say
+        # what each did ("changes.fault") and what the pipeline must make of it.
+        "faults": faults or [],
         "days": day_entries,
         "truth": truth,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-GENERATOR_VERSION: Final = "1.0"
+GENERATOR_VERSION: Final = "1.1"
 
 ACCOUNTS: Final = "crm/accounts"
 CONTACTS: Final = "crm/contacts"
@@ -188,6 +188,12 @@ UPDATED_DUPLICATE: Final = "updated_duplicate"
 REDELIVERED: Final = "redelivered"
 REPLAYED: Final = "replayed"
 COPY_KINDS: Final = frozenset({EXACT_DUPLICATE, UPDATED_DUPLICATE, REDELIVERED, REPLAYED})
+# Row kinds that only delivery faults write (medallion.generate.faults): a rate divided by 100,
+# an event stamped years or minutes after it arrived, and a replayed line bronze already holds.
+DECIMAL_SHIFTED: Final = "decimal_shifted"
+FUTURE_EVENT: Final = "future_event"
+CLOCK_SKEWED: Final = "clock_skewed"
+ALREADY_DELIVERED: Final = "already_delivered"
 
 # The documented default rates: the share of a day's rows that carry each defect kind. The
 # exact count per day is round(rate x rows of the day) and is written to the manifest.
@@ -337,6 +343,8 @@ RULE_IDS: Final[dict[str, dict[str, str | None]]] = {
         "absurd_rate": "rate:jump",
         "unknown_currency": "quote_ccy:allowed_values",
         "malformed_json": "_record:malformed",
+        # Delivery faults (medallion.generate.faults), only on the days asked for:
+        DECIMAL_SHIFTED: "rate:jump",
     },
     ORDER_EVENTS: {
         REDELIVERED: "duplicate_event",
@@ -346,6 +354,10 @@ RULE_IDS: Final[dict[str, dict[str, str | None]]] = {
         "unknown_event_type": "event_type:allowed_values",
         "malformed_json": "_record:malformed",
         "orphan_order": None,
+        # Delivery faults (medallion.generate.faults), only on the days asked for:
+        FUTURE_EVENT: "event_ts:future",
+        CLOCK_SKEWED: None,
+        ALREADY_DELIVERED: "duplicate_event",
     },
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from medallion.contracts.control import (
     relative_name,
 )
 from medallion.errors import JobError
+from medallion.generate import generate_landing
 from medallion.jobs import JOB_MAP
 from medallion.runner import run_job
 
@@ -168,3 +170,23 @@ def test_each_file_of_a_multi_file_delivery_is_reconciled_on_its_own(spark, lake
     land(lake_settings, GOOD, None, name="part-00001.csv")  # delivered again, mended
     record = ingest(spark, lake_settings)
     assert (record.rows_in, record.rows_out, record.rows_quarantined) == (10, 5, 5)
+
+
+def test_the_generators_runaway_quote_fails_the_ingest_as_its_manifest_says(spark, lake_settings):
+    """The generator's ``runaway_quote`` fault, on a table its tests never showed the job."""
+    table = "redshift/customer_behavior"
+    manifest = generate_landing(
+        Path(lake_settings.lake.root) / "landing", scale=0.004, days=2, start_date=RUN_DATE,
+        faults=[f"2:runaway_quote:{table}"],
+    )  # fmt: skip
+    entry = manifest["days"][str(RUN_DATE + dt.timedelta(days=1))][table]
+    where = entry["changes"]["runaway_quote"]
+    assert entry["expected"]["ingest_fails"] is True
+    with pytest.raises(JobError) as failed:
+        run_job(
+            JOB_MAP["redshift_to_bronze"], RUN_DATE + dt.timedelta(days=1), lake_settings, spark
+        )
+    message = str(failed.value)
+    declared = f"file {where['file']}: the control file declares {entry['rows_written']} records"
+    assert declared in message
+    assert f"a quote opened at line {where['line']} of {where['file']}" in message
