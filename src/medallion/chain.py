@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 VALIDATE = "validate"
+# How a failed gate's message starts (the CLI prints it as its last line, after "medallion:
+# error: "): the DAG's operator reads it to fail the task without retries, since the verdict is
+# a function of the lake's data and a retry on the same data gives the same verdict.
+GATE_FAILED = "quality gate failed for"
 
 
 def gate_position(job_names: Sequence[str]) -> int:

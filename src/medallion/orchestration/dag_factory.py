@@ -2,8 +2,9 @@
 
 * ``local``: each task runs the unified CLI (``python -m medallion run --job JOB --run-date
   {{ ds }} --env ENV --config PATH``) in a subprocess, in a fixed working directory. Exit code 0
-  succeeds; 1 (the job ran and failed) fails the try and is retried; 2 (bad usage or
-  configuration, which no retry can fix) fails the task at once.
+  succeeds; 1 (the job ran and failed) fails the try and is retried, unless it is the quality
+  gate's verdict on the data; 2 (bad usage or configuration) fails the task at once: no retry
+  can fix either of those.
 * ``emr_serverless``: each task is an ``EmrServerlessStartJobOperator`` that submits the small
   ``medallion_entry.py`` with the same CLI arguments and ships the packed virtual environment with
   ``spark.archives`` (see deploy/emr_serverless and docs/DEPLOY.md).
@@ -42,7 +43,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from medallion.chain import VALIDATE, gate_position
+from medallion.chain import GATE_FAILED, VALIDATE, gate_position
 from medallion.config import AirflowConfig, Settings, load_settings, read_text
 from medallion.errors import ConfigError
 from medallion.orchestration.callbacks import deadline_missed, on_task_failure, on_task_retry
@@ -110,9 +111,11 @@ def _run_args(job: str) -> tuple[str, ...]:
 class MedallionCliOperator(BaseOperator):
     """Runs ``python -m medallion ARGUMENTS`` in a subprocess; its output goes to the task log.
 
-    Exit 0 succeeds. Exit 2 (bad usage or configuration) raises ``AirflowFailException``: no
-    retry can fix it. Any other exit code fails the try, which Airflow retries. A timeout or a
-    kill terminates the whole process group, Spark's JVM included.
+    Exit 0 succeeds. Exit 2 (bad usage or configuration) and a failed quality gate (exit 1 with
+    the gate's message as the last line) raise ``AirflowFailException``: no retry can fix them,
+    and retrying a gate that failed on the data would only delay the alert by the backoff. Any
+    other exit code fails the try, which Airflow retries. A timeout or a kill terminates the
+    whole process group, Spark's JVM included.
     """
 
     template_fields: Sequence[str] = ("arguments",)
@@ -153,6 +156,11 @@ class MedallionCliOperator(BaseOperator):
         if result.exit_code == EXIT_USAGE:
             raise AirflowFailException(
                 f"{summary} (bad usage or configuration; not retried){detail}"
+            )
+        if GATE_FAILED in (result.output or ""):
+            raise AirflowFailException(
+                f"{summary} (the data failed the quality gate; not retried: fix the delivery "
+                f"and clear the task, or accept the anomalies as docs/ORCHESTRATION.md says){detail}"
             )
         raise AirflowException(f"{summary}{detail}")
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from medallion.audit import read_records
-from medallion.chain import VALIDATE, gate_position
+from medallion.chain import GATE_FAILED, VALIDATE, gate_position
 from medallion.errors import JobError
 from medallion.jobs.base import Job, JobContext, JobResult
 from medallion.quality import anomalies
@@ -66,7 +66,7 @@ def validate(context: JobContext) -> JobResult:
             else ""
         )
         raise QualityGateFailed(
-            f"quality gate failed for {context.run_date}: {len(failed)} error check(s) failed: "
+            f"{GATE_FAILED} {context.run_date}: {len(failed)} error check(s) failed: "
             f"{shown}{more}{said} (results in {path})",
             run,
         )
