@@ -49,6 +49,19 @@ def gold(spark, root: Path, table: str):
     return spark.read.format("delta").load(str(root / "gold" / table))
 
 
+def quarantine_reasons(spark, root: Path, table: str, day: dt.date) -> dict[str, int]:
+    """How many of ``day``'s quarantined rows of ``table`` carry each rule id (a row may carry
+    several), as the manifest's ``expected.quarantine`` counts them."""
+    quarantine = spark.read.format("delta").load(str(root / "quarantine" / table))
+    reasons = (
+        quarantine.where(F.col("_source_file").contains(f"/dt={day}/"))
+        .select(F.explode("_reasons").alias("reason"))
+        .groupBy("reason")
+        .count()
+    )
+    return {row["reason"]: row["count"] for row in reasons.collect()}
+
+
 def comparable(frame):
     """Maps cannot take part in EXCEPT: compare them as their sorted entries in JSON."""
     return frame.select(

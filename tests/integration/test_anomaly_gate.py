@@ -21,8 +21,7 @@ import shutil
 
 import duckdb
 import pytest
-from chain_lake import DAYS, SCALE, SEED, START
-from pyspark.sql import functions as F
+from chain_lake import DAYS, SCALE, SEED, START, quarantine_reasons
 
 from medallion.audit import read_records
 from medallion.errors import JobError
@@ -86,14 +85,7 @@ def test_the_chain_stops_at_the_gate_naming_the_table_and_the_figure(gated):
 def test_the_faults_are_quarantined_exactly_as_the_manifest_says(spark, gated):
     chain, _, _, day4 = gated
     for table in ("fx/fx_rates", "kafka/order_events"):
-        quarantine = spark.read.format("delta").load(str(chain.root / "quarantine" / table))
-        reasons = (
-            quarantine.where(F.col("_source_file").contains(f"/dt={DAY4}/"))
-            .select(F.explode("_reasons").alias("reason"))
-            .groupBy("reason")
-            .count()
-        )
-        found = {row["reason"]: row["count"] for row in reasons.collect()}
+        found = quarantine_reasons(spark, chain.root, table, DAY4)
         expected = {k: v for k, v in day4[table]["expected"]["quarantine"].items() if v}
         assert found == expected, table
     # Every rate of the day but USD per USD is a jump: the shifted ones and the day's one absurd

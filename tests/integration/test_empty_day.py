@@ -14,8 +14,7 @@ import datetime as dt
 import shutil
 
 import pytest
-from chain_lake import DAYS, SCALE, SEED, START, gold, same_content, silver
-from pyspark.sql import functions as F
+from chain_lake import DAYS, SCALE, SEED, START, gold, quarantine_reasons, same_content, silver
 
 from medallion.generate import generate_landing
 from medallion.jobs import JOBS
@@ -72,14 +71,7 @@ def test_the_ingests_record_zeros_and_the_replayed_events_are_rejected(spark, em
     )  # fmt: skip
     # Every line bronze took on day 3 is a duplicate now; every other line is rejected for the
     # reason it was then (a contract rule, or late).
-    quarantine = spark.read.format("delta").load(str(chain.root / "quarantine/kafka/order_events"))
-    reasons = (
-        quarantine.where(F.col("_source_file").contains(f"/dt={DAY4}/"))
-        .select(F.explode("_reasons").alias("reason"))
-        .groupBy("reason")
-        .count()
-    )
-    found = {row["reason"]: row["count"] for row in reasons.collect()}
+    found = quarantine_reasons(spark, chain.root, "kafka/order_events", DAY4)
     assert found == {k: v for k, v in events["expected"]["quarantine"].items() if v}
 
 
