@@ -6,6 +6,7 @@ day's delivery. A runaway quote edits one record of a CSV file the day already w
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 from medallion.generate import writers
@@ -86,24 +87,16 @@ def _replay(run: Run, day: Day, previous: Day, before: TableDay, kafka: KafkaSta
     else:
         for path in files:
             shutil.copyfile(path, target / path.name)
-    return TableDay(
-        before.table,
-        files=before.files,
-        rows_written=before.rows_written,
-        defects=defects,
-        changes=changes,
-        silver_rows=before.silver_rows,
-    )
+    return dataclasses.replace(before, defects=defects, changes=changes)
 
 
 def break_a_quote(run: Run, day: Day, result: TableDay) -> TableDay:
     """Open a quote that never closes in one record of the table's first file.
 
     The record chosen is the first on or after line :data:`RUNAWAY_LINE` (half-way down a
-    shorter file) that holds no quote
-    and starts at a record boundary (an even number of quotes before it), and is not the last,
-    so a reader must absorb at least the next line into it. The control file is left as the
-    export wrote it: it still declares every record.
+    shorter file) that holds no quote and starts at a record boundary (an even number of quotes
+    before it), and is not the last, so a reader must absorb at least the next line into it.
+    The control file is left as the export wrote it: it still declares every record.
     """
     if result.table not in CSV_TABLES:
         raise ValueError(f"{result.table} is not a CSV table")
@@ -122,13 +115,5 @@ def break_a_quote(run: Run, day: Day, result: TableDay) -> TableDay:
     first, rest = lines[line - 1].split(",", 1)
     lines[line - 1] = f'{first},"{rest}'
     path.write_text("\n".join(lines), encoding="utf-8")
-    changes = {**result.changes, "fault": RUNAWAY_QUOTE}
-    changes["runaway_quote"] = {"file": path.name, "line": line}
-    return TableDay(
-        result.table,
-        files=result.files,
-        rows_written=result.rows_written,
-        defects=result.defects,
-        changes=changes,
-        silver_rows=result.silver_rows,
-    )
+    runaway = {"fault": RUNAWAY_QUOTE, "runaway_quote": {"file": path.name, "line": line}}
+    return dataclasses.replace(result, changes={**result.changes, **runaway})

@@ -65,10 +65,6 @@ class Fault:
     kind: str
     tables: tuple[str, ...]
 
-    @property
-    def label(self) -> str:
-        return f"{self.day}:{self.kind}:{','.join(self.tables)}"
-
 
 def parse_fault(text: str) -> Fault:
     """``DAY:KIND`` or ``DAY:KIND:TABLE[,TABLE...]`` (a CLI argument) as a :class:`Fault`."""
