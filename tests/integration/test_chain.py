@@ -17,7 +17,7 @@ from chain_lake import DAYS, gold, same_content, settings_for, silver
 
 from medallion.jobs import JOB_MAP, JOBS
 from medallion.jobs.base import JobContext
-from medallion.jobs.silver import SilverBuild
+from medallion.jobs.bronze_to_silver import SilverBuild
 from medallion.lake import Lake
 from medallion.runner import run_chain, run_job
 

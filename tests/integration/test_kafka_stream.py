@@ -17,7 +17,7 @@ import pytest
 
 from medallion.config import parse_settings
 from medallion.generate import generate_landing
-from medallion.jobs.kafka_events import KAFKA_JOB, recorded_txn_version
+from medallion.jobs.kafka_events_to_bronze import KAFKA_JOB, recorded_txn_version
 from medallion.runner import run_job
 
 pytestmark = pytest.mark.integration
@@ -159,7 +159,7 @@ def test_crash_in_the_middle_of_a_run_then_rerun_gives_every_event_once(spark, t
     script = (
         "import datetime as dt, sys\n"
         "from medallion.config import load_settings\n"
-        "from medallion.jobs.kafka_events import KAFKA_JOB\n"
+        "from medallion.jobs.kafka_events_to_bronze import KAFKA_JOB\n"
         "from medallion.runner import run_job\n"
         "from medallion.spark import build_spark\n"
         f"s = load_settings('local', {str(config)!r})\n"

@@ -19,7 +19,7 @@ import pytest
 from medallion.audit import read_records
 from medallion.config import parse_settings
 from medallion.errors import JobError
-from medallion.jobs.publish import PUBLISH_JOB
+from medallion.jobs.publish_gold_to_snowflake import PUBLISH_JOB
 from medallion.runner import run_job
 from medallion.transforms.gold.catalog import GOLD_TABLES
 from medallion.warehouse import sql

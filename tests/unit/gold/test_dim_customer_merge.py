@@ -8,7 +8,7 @@ import datetime as dt
 from history_versions import build, customer
 from pyspark.testing import assertDataFrameEqual
 
-from medallion.jobs.gold import dim_customer_figures
+from medallion.jobs.silver_to_gold import dim_customer_figures
 from medallion.lake import commit_metadata, merge_diff, overwrite, read_delta
 from medallion.transforms.common import table_diff
 from medallion.transforms.gold.dim_customer import DIM_CUSTOMER_KEY, HISTORY_START, OPEN_END

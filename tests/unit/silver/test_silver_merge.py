@@ -12,7 +12,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from medallion.audit import TableCount
 from medallion.jobs.base import JobContext
-from medallion.jobs.silver import SilverBuild
+from medallion.jobs.bronze_to_silver import SilverBuild
 from medallion.lake import Lake, append, read_delta
 from medallion.transforms.common import changed_rows
 

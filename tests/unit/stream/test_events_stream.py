@@ -7,7 +7,7 @@ import datetime as dt
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from medallion.jobs.kafka_events import parse_delay
+from medallion.jobs.kafka_events_to_bronze import parse_delay
 from medallion.transforms.events_stream import flag_stream_reasons
 
 TS = dt.datetime

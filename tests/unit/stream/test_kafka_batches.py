@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from medallion.jobs import kafka_events
+from medallion.jobs import kafka_events_to_bronze
 from medallion.jobs.base import JobContext
-from medallion.jobs.kafka_events import OrderEventBatches, recorded_txn_version
+from medallion.jobs.kafka_events_to_bronze import OrderEventBatches, recorded_txn_version
 from medallion.lake import Lake, run_id_of, table_version
 
 RUN_DATE = dt.date(2025, 1, 13)
@@ -136,17 +136,17 @@ def test_a_batch_that_died_between_its_two_writes_completes_bronze_once(
     """Quarantine is written first: a crash before bronze's commit leaves bronze without the
     batch, so the retry judges it as new, writes bronze, and Delta skips the quarantine half."""
     bronze, quarantine = first_attempt.bronze_path, first_attempt.quarantine_path
-    real_append = kafka_events.append
+    real_append = kafka_events_to_bronze.append
 
     def dying_append(frame, path, **kwargs):
         if path == bronze:
             raise RuntimeError("killed between the quarantine and bronze commits")
         return real_append(frame, path, **kwargs)
 
-    monkeypatch.setattr(kafka_events, "append", dying_append)
+    monkeypatch.setattr(kafka_events_to_bronze, "append", dying_append)
     with pytest.raises(RuntimeError):
         first_attempt(micro_batch(spark, LINES_1, "batch-1"), 1)
-    monkeypatch.setattr(kafka_events, "append", real_append)
+    monkeypatch.setattr(kafka_events_to_bronze, "append", real_append)
     assert (table_rows(spark, bronze), table_rows(spark, quarantine)) == (3, 3)
 
     retry = OrderEventBatches(context_for(spark, lake_settings, "run-2"), DELAY, "stream:A")
