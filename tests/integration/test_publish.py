@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from fake_snowflake import fake_snowflake
 
 from medallion.audit import read_records
 from medallion.config import parse_settings
@@ -414,20 +415,9 @@ def test_an_unknown_table_is_a_usage_error(lake_with_gold):
 
 @pytest.fixture
 def fakesnow_patch(monkeypatch):
-    """fakesnow for the connector; see tests/unit/warehouse/conftest.py for the MERGE shim."""
-    import fakesnow
-    import fakesnow.info_schema as info_schema
-
-    original = info_schema.insert_table_comment_sql
-    monkeypatch.setattr(
-        info_schema,
-        "insert_table_comment_sql",
-        lambda c, s, t, comment: (
-            original(c, s, t, comment) if comment is not None else "SELECT 1 WHERE FALSE"
-        ),
-    )
-    with fakesnow.patch():
-        yield
+    """fakesnow for the connector (tests/fake_snowflake.py); yields the statements executed."""
+    with fake_snowflake(monkeypatch) as statements:
+        yield statements
 
 
 def test_publish_to_snowflake_end_to_end(tmp_path, spark_gold, fakesnow_patch, monkeypatch):
