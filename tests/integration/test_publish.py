@@ -9,6 +9,7 @@ and reads gold through the Delta log with ``deltalake``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 from decimal import Decimal
@@ -451,6 +452,17 @@ warehouse:
     assert first.details["tables"]["fact_orders"]["inserted"] == 4
     for counts in second.details["tables"].values():
         assert (counts["inserted"], counts["updated"], counts["deleted"]) == (0, 0, 0)
+    # Every table's statements ran under a query tag naming the job's run, its date and the table.
+    tags = [
+        json.loads(statement.split("= ", 1)[1].strip("'"))
+        for statement in fakesnow_patch
+        if statement.startswith("ALTER SESSION SET QUERY_TAG")
+    ]
+    assert [(t["run_id"], t["run_date"], t["table"]) for t in tags] == [
+        (record.run_id, "2025-01-15", table)
+        for record in (first, second)
+        for table in ("dim_customer", "fact_orders")
+    ]
     import snowflake.connector
 
     cursor = snowflake.connector.connect(database="MEDALLION", schema="GOLD").cursor()

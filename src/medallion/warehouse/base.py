@@ -22,6 +22,7 @@ The policies every target follows, in one place:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
@@ -195,6 +196,9 @@ class Warehouse(ABC):
 
     # --- gold into the staging table --------------------------------------------------------
 
+    def start_table(self, gold: GoldTable, run_id: str, run_date: dt.date | None) -> None:  # noqa: B027
+        """Called before anything else is done for a table (Snowflake tags its session)."""
+
     @abstractmethod
     def gold_source(self, gold: GoldTable, run_id: str) -> AbstractContextManager[Any]:
         """The pinned gold version as the target reads it, for the length of one publish."""
@@ -222,9 +226,11 @@ class Warehouse(ABC):
         keys: Sequence[str],
         mode: PublishMode,
         run_id: str,
+        run_date: dt.date | None = None,
     ) -> PublishResult:
         """Publish one gold table into its warehouse table, in one transaction."""
         started = time.perf_counter()
+        self.start_table(gold, run_id, run_date)
         staging = self.staging_table(gold.name, run_id)
         with self.gold_source(gold, run_id) as source:
             try:

@@ -2,13 +2,21 @@
 
 What Snowflake supplies to the publish algorithm (``base.Warehouse.publish_table``):
 
+* the session: every connection runs in UTC (``TIMEZONE = 'UTC'``; an account's default is
+  often America/Los_Angeles, which would shift every ``TIMESTAMP_LTZ`` and ``CURRENT_*``
+  value), with ``STATEMENT_TIMEOUT_IN_SECONDS`` from ``warehouse.snowflake
+  .statement_timeout_seconds``, so a stuck statement fails the run instead of holding the
+  warehouse; and before each table, ``ALTER SESSION SET QUERY_TAG`` to a JSON object naming the
+  run id, the run date and the table, so query history and cost attribute every statement.
 * transactions: Snowflake commits any open transaction before DDL, so DDL cannot share the data
   transaction: creating the target from the gold schema (``PRIMARY KEY`` is informational in
-  Snowflake), adding columns new in gold and creating the ``TRANSIENT`` staging table
-  ``STG_<TABLE>_<RUN ID HEX>`` (no fail-safe storage; visible to an operator while the run
-  lasts; a killed process can leave one behind, safe to drop) each commit on their own, then
-  ``BEGIN`` / count / delete / ``MERGE`` / check / ``COMMIT`` (``ROLLBACK`` on any error), and
-  the staging table is dropped after it.
+  Snowflake), adding columns new in gold and creating the staging table each commit on their
+  own, then ``BEGIN`` / count / delete / ``MERGE`` / check / ``COMMIT`` (``ROLLBACK`` on any
+  error), and the staging table is dropped after it.
+* the staging table ``STG_<TABLE>_<RUN ID HEX>`` is ``TEMPORARY``: it belongs to the session,
+  no other session sees it, and Snowflake drops it when the session ends, so a killed run
+  leaves nothing behind. It is named unqualified, so it lives in the connection's database and
+  schema (``warehouse.snowflake.database`` and ``schema``, the targets' own).
 * loading: with ``warehouse.snowflake.stage`` set (an external stage whose URL is the lake
   root, e.g. ``s3://bucket/prod/lake/``) and an unpartitioned table, ``COPY INTO`` with
   ``FILES = (...)`` naming exactly the log's live files of the pinned Delta version, which is
@@ -25,6 +33,8 @@ What Snowflake supplies to the publish algorithm (``base.Warehouse.publish_table
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -44,6 +54,7 @@ from medallion.warehouse.base import (
     Warehouse,
     check_applied,
     first_line,
+    staging_name,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,7 @@ log = logging.getLogger(__name__)
 q = sql.quote_double
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _COPY_FILES_PER_STATEMENT = 1000  # Snowflake's limit for COPY ... FILES = (...)
+QUERY_TAG_JOB = "publish_gold_to_snowflake"
 
 
 def ident(name: str) -> str:
@@ -125,7 +137,7 @@ class SnowflakeWarehouse(Warehouse):
 
     kind = "snowflake"
     ddl_in_transaction = False
-    staging_kind = "TRANSIENT"
+    staging_kind = "TEMPORARY"
 
     def __init__(self, config: SnowflakeConfig, lake: Lake) -> None:
         self.config = config
@@ -150,7 +162,7 @@ class SnowflakeWarehouse(Warehouse):
             "schema": c.schema_,
             "application": "medallion",
             "autocommit": True,
-            "session_parameters": {"QUERY_TAG": "medallion publish_gold_to_snowflake"},
+            "session_parameters": session_parameters(c),
         }
         if c.role:
             params["role"] = c.role
@@ -208,6 +220,10 @@ class SnowflakeWarehouse(Warehouse):
     def table_name(self, table: str) -> str:
         return f"{self.database}.{self.schema}.{ident(table)}"
 
+    def staging_table(self, table: str, run_id: str) -> str:
+        # Unqualified: a temporary table lives in the session's current database and schema.
+        return ident(staging_name(table, run_id))
+
     def column_name(self, name: str) -> str:
         return name.upper()
 
@@ -229,6 +245,10 @@ class SnowflakeWarehouse(Warehouse):
         return [Column(row[0], row[1]) for row in cur.fetchall() if row[2] == "COLUMN"]
 
     # --- gold into the staging table --------------------------------------------------------
+
+    def start_table(self, gold: GoldTable, run_id: str, run_date: dt.date | None) -> None:
+        tag = query_tag(run_id=run_id, run_date=run_date, table=gold.name)
+        self.execute(f"ALTER SESSION SET QUERY_TAG = {string_literal(tag)}")
 
     @contextmanager
     def gold_source(self, gold: GoldTable, run_id: str) -> Iterator[Any]:
@@ -258,7 +278,7 @@ class SnowflakeWarehouse(Warehouse):
             return self._copy_from_stage(gold, staging)
         if self.config.stage:
             log.info("publish %s: gold is partitioned; loading through pyarrow", gold.name)
-        return self._write_batches(gold, source, staging.rsplit(".", 1)[-1].strip('"'))
+        return self._write_batches(gold, source, staging.strip('"'))
 
     def _copy_from_stage(self, gold: GoldTable, staging: str) -> int:
         """``COPY INTO`` the staging table from the version's live files on the external stage.
@@ -275,7 +295,7 @@ class SnowflakeWarehouse(Warehouse):
         files = list(gold.snapshot.relative_files)
         for start in range(0, len(files), _COPY_FILES_PER_STATEMENT):
             batch = files[start : start + _COPY_FILES_PER_STATEMENT]
-            listed = ", ".join("'" + f.replace("'", "\\'") + "'" for f in batch)
+            listed = ", ".join(string_literal(f) for f in batch)
             cur = self.execute(
                 f"COPY INTO {staging} FROM @{stage}/{folder}/ "
                 f"FILES = ({listed}) "
@@ -305,12 +325,11 @@ class SnowflakeWarehouse(Warehouse):
                 types_mapper=pd.ArrowDtype  # keeps decimal(p,s) and timestamps exact
             )
             # Looked up on the module at call time, so fakesnow.patch() can stand in for it.
+            # No database or schema: the temporary staging table is the session's own.
             success, _, rows, _ = pandas_tools.write_pandas(
                 self.connection,
                 frame,
                 staging_table,
-                database=self.database.strip('"'),
-                schema=self.schema.strip('"'),
                 chunk_size=chunk_size,
                 quote_identifiers=True,
                 use_logical_type=True,
@@ -337,6 +356,27 @@ class SnowflakeWarehouse(Warehouse):
         inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
         check_applied(step.table, "MERGE (inserts)", step.changes.inserted, inserted)
         check_applied(step.table, "MERGE (updates)", step.changes.updated, updated)
+
+
+def session_parameters(config: SnowflakeConfig) -> dict[str, Any]:
+    """The session every connection opens: UTC, a statement timeout, a query tag."""
+    return {
+        "TIMEZONE": "UTC",
+        "STATEMENT_TIMEOUT_IN_SECONDS": config.statement_timeout_seconds,
+        "QUERY_TAG": query_tag(),
+    }
+
+
+def query_tag(**fields: Any) -> str:
+    """The JSON query tag: the application and job, then what the statements are for."""
+    values = {"app": "medallion", "job": QUERY_TAG_JOB}
+    values.update({k: v.isoformat() if isinstance(v, dt.date) else v for k, v in fields.items()})
+    return json.dumps(values, separators=(",", ":"))
+
+
+def string_literal(text: str) -> str:
+    """A Snowflake string literal (backslash is an escape character in Snowflake strings)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _chunks(dataset: Any, rows: int) -> Iterator[pa.Table]:
