@@ -101,6 +101,8 @@ class SnowflakeConfig(_Strict):
     schema_: str = Field(default="PUBLIC", alias="schema")
     stage: str | None = None
     chunk_size: int = Field(default=100_000, ge=1)
+    # Snowflake cancels a statement that runs longer (its own default is two days).
+    statement_timeout_seconds: int = Field(default=3600, ge=1, le=604_800)
 
     @field_validator(
         "password", "private_key_path", "private_key_passphrase", "role", "warehouse", mode="before"

@@ -9,12 +9,14 @@ and reads gold through the Delta log with ``deltalake``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 from decimal import Decimal
 
 import duckdb
 import pytest
+from fake_snowflake import fake_snowflake
 
 from medallion.audit import read_records
 from medallion.config import parse_settings
@@ -414,20 +416,9 @@ def test_an_unknown_table_is_a_usage_error(lake_with_gold):
 
 @pytest.fixture
 def fakesnow_patch(monkeypatch):
-    """fakesnow for the connector; see tests/unit/warehouse/conftest.py for the MERGE shim."""
-    import fakesnow
-    import fakesnow.info_schema as info_schema
-
-    original = info_schema.insert_table_comment_sql
-    monkeypatch.setattr(
-        info_schema,
-        "insert_table_comment_sql",
-        lambda c, s, t, comment: (
-            original(c, s, t, comment) if comment is not None else "SELECT 1 WHERE FALSE"
-        ),
-    )
-    with fakesnow.patch():
-        yield
+    """fakesnow for the connector (tests/fake_snowflake.py); yields the statements executed."""
+    with fake_snowflake(monkeypatch) as statements:
+        yield statements
 
 
 def test_publish_to_snowflake_end_to_end(tmp_path, spark_gold, fakesnow_patch, monkeypatch):
@@ -461,6 +452,17 @@ warehouse:
     assert first.details["tables"]["fact_orders"]["inserted"] == 4
     for counts in second.details["tables"].values():
         assert (counts["inserted"], counts["updated"], counts["deleted"]) == (0, 0, 0)
+    # Every table's statements ran under a query tag naming the job's run, its date and the table.
+    tags = [
+        json.loads(statement.split("= ", 1)[1].strip("'"))
+        for statement in fakesnow_patch
+        if statement.startswith("ALTER SESSION SET QUERY_TAG")
+    ]
+    assert [(t["run_id"], t["run_date"], t["table"]) for t in tags] == [
+        (record.run_id, "2025-01-15", table)
+        for record in (first, second)
+        for table in ("dim_customer", "fact_orders")
+    ]
     import snowflake.connector
 
     cursor = snowflake.connector.connect(database="MEDALLION", schema="GOLD").cursor()

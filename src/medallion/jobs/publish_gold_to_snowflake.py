@@ -73,6 +73,7 @@ def run(context: JobContext) -> JobResult:
                     GOLD_TABLES[table],
                     modes[table],
                     context.run_id,
+                    run_date=context.run_date,
                 )
             except Exception as exc:
                 raise _failed(table, warehouse.describe(), exc, results) from exc

@@ -1,12 +1,19 @@
 """The embedded warehouse: a DuckDB file (``warehouse.duckdb.path``), the local default.
 
-Gold is read through its Delta log: the pinned version's pyarrow dataset (exactly the log's live
-files, with the partition values the log records) is registered in DuckDB, which scans it in
-Arrow batches, so no row is converted to Python objects and no file a later commit removed is
-ever read. DuckDB's own Delta and httpfs extensions are not used (they are downloaded at run
-time). Everything for one table runs in one DuckDB transaction, DDL included: creating or
-widening the target, loading the staging table, counting, the ``MERGE`` and dropping the
-staging table. A failure rolls all of it back, staging table included.
+What DuckDB supplies to the publish algorithm (``base.Warehouse.publish_table``):
+
+* gold: the pinned Delta version's pyarrow dataset (exactly the log's live files, with the
+  partition values the log records) is registered in DuckDB as a view, which DuckDB scans in
+  Arrow batches into the staging table, so no row is converted to Python objects and no file a
+  later commit removed is ever read. DuckDB's own Delta and httpfs extensions are not used
+  (they are downloaded at run time).
+* types: DuckDB's own reading of the Arrow schema (``DESCRIBE`` of the view).
+* transactions: DuckDB runs DDL inside a transaction, so everything for one table is one
+  transaction: creating or widening the target, creating and loading the staging table,
+  counting, the ``MERGE`` and dropping the staging table. A failure rolls all of it back,
+  staging table included.
+* the ``MERGE`` deletes keys gone from gold itself (``WHEN NOT MATCHED BY SOURCE``) and returns
+  the number of rows it changed.
 
 DuckDB targets are for local lakes (``warehouse.type duckdb`` is the local default); the
 Snowflake target is the one for a lake on S3.
@@ -16,28 +23,21 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 
 from medallion.config import DuckDBConfig
 from medallion.errors import ConfigError, JobError
-from medallion.faults import crash_point
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
     Column,
     GoldTable,
-    PublishMode,
-    PublishResult,
+    MergeStep,
     Warehouse,
     check_applied,
-    check_keys,
-    check_null_keys,
-    check_target_rows,
-    plan_drift,
     staging_name,
-    warn_duplicates,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class DuckDBWarehouse(Warehouse):
     """Publishes into tables of one schema of a DuckDB database file."""
 
     kind = "duckdb"
+    ddl_in_transaction = True
 
     def __init__(self, config: DuckDBConfig) -> None:
         self.path = os.path.abspath(config.path) if config.path != ":memory:" else config.path
@@ -81,11 +82,13 @@ class DuckDBWarehouse(Warehouse):
             self._con.close()
             self._con = None
 
+    def execute(self, statement: str) -> duckdb.DuckDBPyConnection:
+        return self.connection.execute(statement)
+
     def table_name(self, table: str) -> str:
         return f"{q(self.schema)}.{q(table)}"
 
     def columns(self, table: str) -> list[Column]:
-        """The columns of a warehouse table, in order; empty when it does not exist."""
         rows = self.connection.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
@@ -94,126 +97,40 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         return [Column(name, type_) for name, type_ in rows]
 
-    # --- publish ----------------------------------------------------------------------------
+    # --- gold into the staging table --------------------------------------------------------
 
-    def publish_table(
-        self, gold: GoldTable, keys: Sequence[str], mode: PublishMode, run_id: str
-    ) -> PublishResult:
+    @contextmanager
+    def gold_source(self, gold: GoldTable, run_id: str) -> Iterator[str]:
+        """The pinned Delta version as a view over its pyarrow dataset, for this publish only."""
         if not gold.is_local:
             raise ConfigError(
                 f"the duckdb warehouse reads gold from a local lake, but gold table "
                 f"'{gold.name}' is at {gold.uri}; use warehouse.type snowflake for an S3 lake"
             )
-        con = self.connection
-        started = time.perf_counter()
-        # The pinned Delta version as a view over its pyarrow dataset, for this publish only.
         view = f"gold_{staging_name(gold.name, run_id)}"
-        con.register(view, gold.dataset())
-        con.execute("BEGIN TRANSACTION")
+        self.connection.register(view, gold.dataset())
         try:
-            result = self._publish(con, gold, q(view), list(keys), mode, run_id)
-            con.execute("COMMIT")
-        except BaseException:
-            _rollback(con, gold.name)
-            raise
+            yield q(view)
         finally:
-            _unregister(con, view)
-        log.info(
-            "publish %s (gold version %d) -> %s (%s): %d source rows, inserted=%d updated=%d deleted=%d "
-            "unchanged=%d duplicates_removed=%d, %d rows in target, %.2fs",
-            gold.name,
-            gold.version,
-            self.table_name(gold.name),
-            mode,
-            result.rows_source,
-            result.inserted,
-            result.updated,
-            result.deleted,
-            result.unchanged,
-            result.duplicates_removed,
-            result.rows_target,
-            time.perf_counter() - started,
+            _unregister(self.connection, view)
+
+    def source_columns(self, table: str, source: str) -> list[Column]:
+        described = self.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        return [Column(name, type_) for name, type_, *_ in described]
+
+    def load_staging(self, gold: GoldTable, source: str, staging: str) -> int:
+        (loaded,) = self.execute(f"INSERT INTO {staging} SELECT * FROM {source}").fetchone()
+        return int(loaded)
+
+    # --- applying the change ----------------------------------------------------------------
+
+    def merge(self, step: MergeStep) -> None:
+        merge = sql.merge_sql(
+            step.target, step.source, step.keys, step.names, q, delete_missing=True
         )
-        return result
-
-    def _publish(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        gold: GoldTable,
-        reader: str,
-        keys: list[str],
-        mode: PublishMode,
-        run_id: str,
-    ) -> PublishResult:
-        table = gold.name
-        target = self.table_name(table)
-        source_columns = [
-            Column(name, type_)
-            for name, type_, *_ in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-        ]
-        check_keys(table, keys, source_columns)
-        names = [c.name for c in source_columns]
-
-        existing = self.columns(table)
-        added: list[Column] = []
-        if not existing:
-            con.execute(
-                sql.create_table_sql(target, [(c.name, c.type) for c in source_columns], keys, q)
-            )
-        else:
-            added = plan_drift(table, target, source_columns, existing)
-            for column in added:
-                log.warning(
-                    "publish %s: gold has a new column %s %s; adding it to %s",
-                    table,
-                    column.name,
-                    column.type,
-                    target,
-                )
-                con.execute(f"ALTER TABLE {target} ADD COLUMN {q(column.name)} {column.type}")
-
-        staging = f"{q(self.schema)}.{q(staging_name(table, run_id))}"
-        con.execute(f"DROP TABLE IF EXISTS {staging}")
-        con.execute(f"CREATE TABLE {staging} AS SELECT * FROM {reader}")
-        crash_point("publish.before_merge")
-
-        rows_source, null_keys, distinct_keys = con.execute(
-            sql.source_stats_sql(staging, keys, q)
-        ).fetchone()
-        check_null_keys(table, keys, null_keys)
-        duplicates = rows_source - distinct_keys
-        warn_duplicates(table, keys, duplicates)
-        source = sql.dedup_source(staging, keys, names, q) if duplicates else staging
-
-        values = [n for n in names if n not in keys]
-        inserted, updated, deleted, unchanged = con.execute(
-            sql.change_counts_sql(target, source, keys, values, q)
-        ).fetchone()
-
-        if mode == "merge":
-            (affected,) = con.execute(
-                sql.merge_sql(target, source, keys, names, q, delete_missing=True)
-            ).fetchone()
-            check_applied(table, "MERGE", inserted + updated + deleted, affected)
-        else:
-            con.execute(f"DELETE FROM {target}")
-            con.execute(sql.insert_all_sql(target, source, names, q))
-
-        (rows_target,) = con.execute(sql.count_sql(target)).fetchone()
-        check_target_rows(table, distinct_keys, rows_target)
-        con.execute(f"DROP TABLE {staging}")
-        return PublishResult(
-            table=table,
-            mode=mode,
-            rows_source=rows_source,
-            inserted=inserted,
-            updated=updated,
-            deleted=deleted,
-            unchanged=unchanged,
-            duplicates_removed=duplicates,
-            rows_target=rows_target,
-            columns_added=tuple(c.name for c in added),
-        )
+        (affected,) = self.execute(merge).fetchone()
+        changed = step.changes.inserted + step.changes.updated + step.changes.deleted
+        check_applied(step.table, "MERGE", changed, affected)
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
@@ -221,10 +138,3 @@ def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
         con.unregister(view)
     except duckdb.Error as exc:  # never hide the publish's own outcome behind a cleanup error
         log.warning("publish: could not drop the view %s: %s", view, exc)
-
-
-def _rollback(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error as exc:  # keep the original error; this one only explains the state
-        log.error("publish %s: ROLLBACK failed too: %s", table, exc)

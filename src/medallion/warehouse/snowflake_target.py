@@ -1,57 +1,60 @@
 """The production warehouse: Snowflake, through ``snowflake-connector-python``.
 
-Per table:
+What Snowflake supplies to the publish algorithm (``base.Warehouse.publish_table``):
 
-1. DDL, each statement committed on its own (Snowflake commits any open transaction before DDL,
-   so DDL cannot share the data transaction): create the target from the gold schema if it is
-   missing (``PRIMARY KEY`` is informational in Snowflake), add columns new in gold, create a
-   ``TRANSIENT`` staging table ``STG_<TABLE>_<RUN ID HEX>`` (no fail-safe storage; visible to
-   an operator while the run lasts; dropped in a ``finally``; a killed process can leave one
-   behind, safe to drop).
-2. Load the staging table from the gold Delta table's pinned version, whose files come from
-   its transaction log (never from listing the folder, which still holds files later commits
-   removed): with ``warehouse.snowflake.stage`` set (an external stage whose URL is the lake
-   root, e.g. ``s3://bucket/prod/lake/``) and an unpartitioned table, ``COPY INTO`` with
-   ``FILES = (...)`` naming exactly the log's live files, which is the scalable path on S3:
-   Snowflake reads the files in parallel and no row passes through this process. Otherwise
-   the version's pyarrow dataset (local or S3, through delta-rs) is read in batches of
-   ``chunk_size`` rows and ``write_pandas`` uploads each batch.
-3. ``BEGIN``; count the changes; delete target rows whose key gold no longer has (Snowflake's
-   ``MERGE`` has no ``WHEN NOT MATCHED BY SOURCE``); one ``MERGE``; check that both changed
-   exactly the counted rows; ``COMMIT`` (``ROLLBACK`` on any error).
-
-Identifiers: gold's snake_case names become upper-case quoted identifiers (``"CUSTOMER_SK"``),
-which is what unquoted ``customer_sk`` means in Snowflake, so analysts query without quotes.
+* the session: every connection runs in UTC (``TIMEZONE = 'UTC'``; an account's default is
+  often America/Los_Angeles, which would shift every ``TIMESTAMP_LTZ`` and ``CURRENT_*``
+  value), with ``STATEMENT_TIMEOUT_IN_SECONDS`` from ``warehouse.snowflake
+  .statement_timeout_seconds``, so a stuck statement fails the run instead of holding the
+  warehouse; and before each table, ``ALTER SESSION SET QUERY_TAG`` to a JSON object naming the
+  run id, the run date and the table, so query history and cost attribute every statement.
+* transactions: Snowflake commits any open transaction before DDL, so DDL cannot share the data
+  transaction: creating the target from the gold schema (``PRIMARY KEY`` is informational in
+  Snowflake), adding columns new in gold and creating the staging table each commit on their
+  own, then ``BEGIN`` / count / delete / ``MERGE`` / check / ``COMMIT`` (``ROLLBACK`` on any
+  error), and the staging table is dropped after it.
+* the staging table ``STG_<TABLE>_<RUN ID HEX>`` is ``TEMPORARY``: it belongs to the session,
+  no other session sees it, and Snowflake drops it when the session ends, so a killed run
+  leaves nothing behind. It is named unqualified, so it lives in the connection's database and
+  schema (``warehouse.snowflake.database`` and ``schema``, the targets' own).
+* loading: with ``warehouse.snowflake.stage`` set (an external stage whose URL is the lake
+  root, e.g. ``s3://bucket/prod/lake/``) and an unpartitioned table, ``COPY INTO`` with
+  ``FILES = (...)`` naming exactly the log's live files of the pinned Delta version, which is
+  the scalable path on S3: Snowflake reads the files in parallel and no row passes through this
+  process. Otherwise the version's pyarrow dataset (local or S3, through delta-rs) is read in
+  batches of ``chunk_size`` rows and ``write_pandas`` uploads each batch.
+* the ``MERGE`` has no ``WHEN NOT MATCHED BY SOURCE``: keys gone from gold are deleted by a
+  ``DELETE`` in the same transaction, and the ``MERGE`` reports inserted and updated rows as
+  result columns.
+* types and names: gold's Arrow types map to Snowflake's (``snowflake_type``); gold's
+  snake_case names become upper-case quoted identifiers (``"CUSTOMER_SK"``), which is what
+  unquoted ``customer_sk`` means in Snowflake, so analysts query without quotes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import re
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 
 from medallion.config import SnowflakeConfig
 from medallion.errors import ConfigError, JobError
-from medallion.faults import crash_point
 from medallion.lake import Lake
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
     Column,
     GoldTable,
-    PublishMode,
-    PublishResult,
+    MergeStep,
     Warehouse,
     check_applied,
-    check_keys,
-    check_null_keys,
-    check_target_rows,
-    plan_drift,
+    first_line,
     staging_name,
-    warn_duplicates,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 q = sql.quote_double
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _COPY_FILES_PER_STATEMENT = 1000  # Snowflake's limit for COPY ... FILES = (...)
+QUERY_TAG_JOB = "publish_gold_to_snowflake"
 
 
 def ident(name: str) -> str:
@@ -101,10 +105,6 @@ def normalize_type(type_: str) -> str:
     return aliases.get(spelled, spelled)
 
 
-def _same_type(a: str, b: str) -> bool:
-    return normalize_type(a) == normalize_type(b)
-
-
 def load_private_key(path: str, passphrase: str | None) -> bytes:
     """The PKCS#8 DER bytes of a PEM private key file, as the connector's ``private_key`` wants."""
     from cryptography.hazmat.primitives import serialization
@@ -136,6 +136,8 @@ class SnowflakeWarehouse(Warehouse):
     """Publishes into tables of ``database.schema`` in a Snowflake account."""
 
     kind = "snowflake"
+    ddl_in_transaction = False
+    staging_kind = "TEMPORARY"
 
     def __init__(self, config: SnowflakeConfig, lake: Lake) -> None:
         self.config = config
@@ -143,6 +145,7 @@ class SnowflakeWarehouse(Warehouse):
         self.database = ident(config.database)
         self.schema = ident(config.schema_)
         self._con: Any = None
+        self._cursor: Any = None
 
     def describe(self) -> str:
         return f"snowflake {self.config.account} {self.database}.{self.schema}"
@@ -159,7 +162,7 @@ class SnowflakeWarehouse(Warehouse):
             "schema": c.schema_,
             "application": "medallion",
             "autocommit": True,
-            "session_parameters": {"QUERY_TAG": "medallion publish_gold_to_snowflake"},
+            "session_parameters": session_parameters(c),
         }
         if c.role:
             params["role"] = c.role
@@ -196,7 +199,7 @@ class SnowflakeWarehouse(Warehouse):
             except snowflake.connector.errors.Error as exc:
                 raise JobError(
                     f"cannot connect to Snowflake account '{self.config.account}' as user "
-                    f"'{self.config.user}': {_first_line(exc)}"
+                    f"'{self.config.user}': {first_line(exc)}"
                 ) from None
         return self._con
 
@@ -204,12 +207,30 @@ class SnowflakeWarehouse(Warehouse):
         if self._con is not None:
             self._con.close()
             self._con = None
+            self._cursor = None
+
+    def execute(self, statement: str) -> Any:
+        if self._cursor is None:
+            self._cursor = self.connection.cursor()
+        self._cursor.execute(statement)
+        return self._cursor
+
+    # --- names and types --------------------------------------------------------------------
 
     def table_name(self, table: str) -> str:
         return f"{self.database}.{self.schema}.{ident(table)}"
 
+    def staging_table(self, table: str, run_id: str) -> str:
+        # Unqualified: a temporary table lives in the session's current database and schema.
+        return ident(staging_name(table, run_id))
+
+    def column_name(self, name: str) -> str:
+        return name.upper()
+
+    def same_type(self, a: str, b: str) -> bool:
+        return normalize_type(a) == normalize_type(b)
+
     def columns(self, table: str) -> list[Column]:
-        """The columns of a warehouse table, in order; empty when it does not exist."""
         cur = self.connection.cursor()
         schema_name = self.schema.strip('"').replace('""', '"')
         table_name = ident(table).strip('"').replace('""', '"')
@@ -223,78 +244,19 @@ class SnowflakeWarehouse(Warehouse):
         cur.execute(f"DESCRIBE TABLE {self.table_name(table)}")
         return [Column(row[0], row[1]) for row in cur.fetchall() if row[2] == "COLUMN"]
 
-    # --- publish ----------------------------------------------------------------------------
+    # --- gold into the staging table --------------------------------------------------------
 
-    def publish_table(
-        self, gold: GoldTable, keys: Sequence[str], mode: PublishMode, run_id: str
-    ) -> PublishResult:
-        started = time.perf_counter()
-        cur = self.connection.cursor()
-        table = gold.name
-        target = self.table_name(table)
-        dataset = gold.dataset()
-        source_columns = self._source_columns(table, dataset.schema)
-        names = [c.name for c in source_columns]
-        key_names = [k.upper() for k in keys]
-        check_keys(table, keys, source_columns)
+    def start_table(self, gold: GoldTable, run_id: str, run_date: dt.date | None) -> None:
+        tag = query_tag(run_id=run_id, run_date=run_date, table=gold.name)
+        self.execute(f"ALTER SESSION SET QUERY_TAG = {string_literal(tag)}")
 
-        existing = self.columns(table)
-        added: list[Column] = []
-        if not existing:
-            cur.execute(
-                sql.create_table_sql(
-                    target, [(c.name, c.type) for c in source_columns], key_names, q
-                )
-            )
-        else:
-            added = plan_drift(table, target, source_columns, existing, same_type=_same_type)
-            for column in added:
-                log.warning(
-                    "publish %s: gold has a new column %s %s; adding it to %s",
-                    table,
-                    column.name,
-                    column.type,
-                    target,
-                )
-                cur.execute(f"ALTER TABLE {target} ADD COLUMN {q(column.name)} {column.type}")
+    @contextmanager
+    def gold_source(self, gold: GoldTable, run_id: str) -> Iterator[Any]:
+        yield gold.dataset()
 
-        staging_table = staging_name(table, run_id).upper()
-        staging = self.table_name(staging_table)
-        cur.execute(f"DROP TABLE IF EXISTS {staging}")
-        cur.execute(
-            sql.create_table_sql(
-                staging, [(c.name, c.type) for c in source_columns], [], q, kind="TRANSIENT"
-            )
-        )
-        try:
-            loaded = self._load(cur, gold, dataset, staging_table)
-            crash_point("publish.before_merge")
-            result = self._apply(cur, gold.name, target, staging, keys, names, mode, loaded)
-        finally:
-            _drop_staging(cur, staging, table)
-        result = PublishResult(
-            **{**result.as_dict(), "columns_added": tuple(c.name for c in added)}
-        )
-        log.info(
-            "publish %s -> %s (%s): %d source rows, inserted=%d updated=%d deleted=%d "
-            "unchanged=%d duplicates_removed=%d, %d rows in target, %.2fs",
-            table,
-            target,
-            mode,
-            result.rows_source,
-            result.inserted,
-            result.updated,
-            result.deleted,
-            result.unchanged,
-            result.duplicates_removed,
-            result.rows_target,
-            time.perf_counter() - started,
-        )
-        return result
-
-    def _source_columns(self, table: str, schema: pa.Schema) -> list[Column]:
+    def source_columns(self, table: str, source: Any) -> list[Column]:
         columns = []
-        for field in schema:
+        for field in source.schema:
             type_ = snowflake_type(field.type)
             if type_ is None:
                 raise JobError(
@@ -311,75 +273,14 @@ class SnowflakeWarehouse(Warehouse):
             )
         return columns
 
-    def _apply(
-        self,
-        cur: Any,
-        table: str,
-        target: str,
-        staging: str,
-        gold_keys: Sequence[str],
-        names: list[str],
-        mode: PublishMode,
-        loaded: int,
-    ) -> PublishResult:
-        keys = [k.upper() for k in gold_keys]
-        cur.execute(sql.source_stats_sql(staging, keys, q))
-        rows_source, null_keys, distinct_keys = (int(v) for v in cur.fetchone())
-        if rows_source != loaded:
-            raise JobError(
-                f"publish {table}: {loaded} rows were loaded but the staging table holds "
-                f"{rows_source}"
-            )
-        check_null_keys(table, gold_keys, null_keys)
-        duplicates = rows_source - distinct_keys
-        warn_duplicates(table, gold_keys, duplicates)
-        source = sql.dedup_source(staging, keys, names, q) if duplicates else staging
-        values = [n for n in names if n not in keys]
-
-        cur.execute("BEGIN")
-        try:
-            cur.execute(sql.change_counts_sql(target, source, keys, values, q))
-            inserted, updated, deleted, unchanged = (int(v) for v in cur.fetchone())
-            if mode == "merge":
-                target_table = target.rsplit(".", 1)[-1]
-                cur.execute(sql.delete_missing_sql(target, target_table, staging, keys, q))
-                check_applied(table, "DELETE of rows gone from gold", deleted, cur.rowcount)
-                cur.execute(sql.merge_sql(target, source, keys, names, q, delete_missing=False))
-                counts = _merge_counts(cur)
-                check_applied(table, "MERGE (inserts)", inserted, counts.get("inserted", 0))
-                check_applied(table, "MERGE (updates)", updated, counts.get("updated", 0))
-            else:
-                cur.execute(f"DELETE FROM {target}")
-                cur.execute(sql.insert_all_sql(target, source, names, q))
-            cur.execute(sql.count_sql(target))
-            rows_target = int(cur.fetchone()[0])
-            check_target_rows(table, distinct_keys, rows_target)
-            cur.execute("COMMIT")
-        except BaseException:
-            _rollback(cur, table)
-            raise
-        return PublishResult(
-            table=table,
-            mode=mode,
-            rows_source=rows_source,
-            inserted=inserted,
-            updated=updated,
-            deleted=deleted,
-            unchanged=unchanged,
-            duplicates_removed=duplicates,
-            rows_target=rows_target,
-        )
-
-    # --- loading the staging table ----------------------------------------------------------
-
-    def _load(self, cur: Any, gold: GoldTable, dataset: Any, staging_table: str) -> int:
+    def load_staging(self, gold: GoldTable, source: Any, staging: str) -> int:
         if self.config.stage and not gold.partitioned:
-            return self._copy_from_stage(cur, gold, staging_table)
+            return self._copy_from_stage(gold, staging)
         if self.config.stage:
             log.info("publish %s: gold is partitioned; loading through pyarrow", gold.name)
-        return self._write_batches(gold, dataset, staging_table)
+        return self._write_batches(gold, source, staging.strip('"'))
 
-    def _copy_from_stage(self, cur: Any, gold: GoldTable, staging_table: str) -> int:
+    def _copy_from_stage(self, gold: GoldTable, staging: str) -> int:
         """``COPY INTO`` the staging table from the version's live files on the external stage.
 
         ``FILES`` lists exactly the files of the Delta log's version (relative to the table
@@ -394,9 +295,9 @@ class SnowflakeWarehouse(Warehouse):
         files = list(gold.snapshot.relative_files)
         for start in range(0, len(files), _COPY_FILES_PER_STATEMENT):
             batch = files[start : start + _COPY_FILES_PER_STATEMENT]
-            listed = ", ".join("'" + f.replace("'", "\\'") + "'" for f in batch)
-            cur.execute(
-                f"COPY INTO {self.table_name(staging_table)} FROM @{stage}/{folder}/ "
+            listed = ", ".join(string_literal(f) for f in batch)
+            cur = self.execute(
+                f"COPY INTO {staging} FROM @{stage}/{folder}/ "
                 f"FILES = ({listed}) "
                 f"FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE) "
                 # FORCE: the staging table is new, so load every listed file whatever the
@@ -424,12 +325,11 @@ class SnowflakeWarehouse(Warehouse):
                 types_mapper=pd.ArrowDtype  # keeps decimal(p,s) and timestamps exact
             )
             # Looked up on the module at call time, so fakesnow.patch() can stand in for it.
+            # No database or schema: the temporary staging table is the session's own.
             success, _, rows, _ = pandas_tools.write_pandas(
                 self.connection,
                 frame,
                 staging_table,
-                database=self.database.strip('"'),
-                schema=self.schema.strip('"'),
                 chunk_size=chunk_size,
                 quote_identifiers=True,
                 use_logical_type=True,
@@ -440,6 +340,43 @@ class SnowflakeWarehouse(Warehouse):
             loaded += int(rows)
         log.info("publish %s: uploaded %d rows in chunks of %d", gold.name, loaded, chunk_size)
         return loaded
+
+    # --- applying the change ----------------------------------------------------------------
+
+    def merge(self, step: MergeStep) -> None:
+        # No WHEN NOT MATCHED BY SOURCE in Snowflake: a DELETE in the same transaction first.
+        target_table = step.target.rsplit(".", 1)[-1]
+        delete = sql.delete_missing_sql(step.target, target_table, step.staging, step.keys, q)
+        deleted = self.execute(delete).rowcount
+        check_applied(step.table, "DELETE of rows gone from gold", step.changes.deleted, deleted)
+        merge = sql.merge_sql(
+            step.target, step.source, step.keys, step.names, q, delete_missing=False
+        )
+        counts = _merge_counts(self.execute(merge))
+        inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
+        check_applied(step.table, "MERGE (inserts)", step.changes.inserted, inserted)
+        check_applied(step.table, "MERGE (updates)", step.changes.updated, updated)
+
+
+def session_parameters(config: SnowflakeConfig) -> dict[str, Any]:
+    """The session every connection opens: UTC, a statement timeout, a query tag."""
+    return {
+        "TIMEZONE": "UTC",
+        "STATEMENT_TIMEOUT_IN_SECONDS": config.statement_timeout_seconds,
+        "QUERY_TAG": query_tag(),
+    }
+
+
+def query_tag(**fields: Any) -> str:
+    """The JSON query tag: the application and job, then what the statements are for."""
+    values = {"app": "medallion", "job": QUERY_TAG_JOB}
+    values.update({k: v.isoformat() if isinstance(v, dt.date) else v for k, v in fields.items()})
+    return json.dumps(values, separators=(",", ":"))
+
+
+def string_literal(text: str) -> str:
+    """A Snowflake string literal (backslash is an escape character in Snowflake strings)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _chunks(dataset: Any, rows: int) -> Iterator[pa.Table]:
@@ -472,27 +409,3 @@ def _rows_loaded(cur: Any) -> int:
         return 0  # "Copy executed with 0 files processed."
     index = names.index("rows_loaded")
     return sum(int(r[index]) for r in rows)
-
-
-def _drop_staging(cur: Any, staging: str, table: str) -> None:
-    try:
-        cur.execute(f"DROP TABLE IF EXISTS {staging}")
-    except Exception as exc:  # never hide the publish's own outcome behind a cleanup error
-        log.error(
-            "publish %s: could not drop staging table %s (%s); drop it by hand",
-            table,
-            staging,
-            _first_line(exc),
-        )
-
-
-def _rollback(cur: Any, table: str) -> None:
-    try:
-        cur.execute("ROLLBACK")
-    except Exception as exc:  # keep the original error; this one only explains the state
-        log.error("publish %s: ROLLBACK failed too: %s", table, _first_line(exc))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

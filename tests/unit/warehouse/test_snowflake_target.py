@@ -1,11 +1,16 @@
-"""What only the Snowflake target does: auth, type mapping, the COPY INTO path from a stage."""
+"""What only the Snowflake target does: auth, the session it opens, the statements it runs,
+type mapping, the COPY INTO path from a stage."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pyarrow as pa
 import pytest
-from warehouse_gold import customer, snowflake_config
+from warehouse_gold import customer, day, order, snowflake_config
 
+from medallion.config import parse_settings
 from medallion.errors import ConfigError, JobError
 from medallion.warehouse import locate_gold
 from medallion.warehouse.snowflake_target import (
@@ -159,4 +164,100 @@ def test_a_nested_gold_column_fails_clearly(gold, fakesnow_patch):
         warehouse.publish_table(
             locate_gold(gold.lake, "customer_360"), ["customer_id"], "merge", "run-1"
         )
+    warehouse.close()
+
+
+RUN_ID = "8a1c7a3e-93f4-4a55-9c55-5b0e7e1d2f00"
+STAGING = '"STG_DIM_DATE_8A1C7A3E93F44A559C555B0E7E1D2F00"'
+
+
+def test_every_session_runs_in_utc_with_the_configured_statement_timeout(fakesnow_patch):
+    import snowflake.connector
+
+    warehouse = SnowflakeWarehouse(snowflake_config(statement_timeout_seconds=900), lake=None)
+
+    warehouse.connect()
+
+    assert snowflake.connector.connect.call_args.kwargs["session_parameters"] == {
+        "TIMEZONE": "UTC",
+        "STATEMENT_TIMEOUT_IN_SECONDS": 900,
+        "QUERY_TAG": '{"app":"medallion","job":"publish_gold_to_snowflake"}',
+    }
+    warehouse.close()
+
+
+def test_the_statement_timeout_defaults_to_an_hour_and_is_validated():
+    text = """
+warehouse:
+  type: snowflake
+  snowflake: {account: a, user: u, password: p, database: DB%s}
+"""
+    default = parse_settings(text % "", "t.yaml", environ={}).warehouse.snowflake
+    warehouse = SnowflakeWarehouse(default, lake=None)
+
+    assert warehouse.connect_params()["session_parameters"]["STATEMENT_TIMEOUT_IN_SECONDS"] == 3600
+    with pytest.raises(ConfigError, match=r"warehouse\.snowflake\.statement_timeout_seconds"):
+        parse_settings(text % ", statement_timeout_seconds: 0", "t.yaml", environ={})
+
+
+def test_each_table_s_statements_carry_a_query_tag_naming_run_date_and_table(gold, fakesnow_patch):
+    gold.write("dim_date", [day(20250113)])
+    gold.write("fact_orders", [order("o1")])
+    warehouse = SnowflakeWarehouse(snowflake_config(), gold.lake)
+    run_date = dt.date(2025, 1, 15)
+
+    for table, key in (("dim_date", "date_sk"), ("fact_orders", "order_id")):
+        warehouse.publish_table(
+            locate_gold(gold.lake, table), [key], "merge", RUN_ID, run_date=run_date
+        )
+
+    statements = list(fakesnow_patch)
+    tags = [i for i, s in enumerate(statements) if s.startswith("ALTER SESSION")]
+    assert [statements[i] for i in tags] == [
+        "ALTER SESSION SET QUERY_TAG = "
+        f'\'{{"app":"medallion","job":"publish_gold_to_snowflake","run_id":"{RUN_ID}",'
+        f'"run_date":"2025-01-15","table":"{table}"}}\''
+        for table in ("dim_date", "fact_orders")
+    ]
+    assert json.loads(statements[tags[1]].split("= ", 1)[1].strip("'")) == {
+        "app": "medallion",
+        "job": "publish_gold_to_snowflake",
+        "run_id": RUN_ID,
+        "run_date": "2025-01-15",
+        "table": "fact_orders",
+    }
+    # Each tag is set before its table's first statement and after the previous table's last.
+    dim_date = [i for i, s in enumerate(statements) if "DIM_DATE" in s]
+    fact_orders = [i for i, s in enumerate(statements) if "FACT_ORDERS" in s]
+    assert tags[0] < min(dim_date) < max(dim_date) < tags[1] < min(fact_orders)
+    warehouse.close()
+
+
+def test_the_staging_table_is_temporary_and_the_data_change_one_transaction(gold, fakesnow_patch):
+    gold.write("dim_date", [day(20250113), day(20250114)])
+    warehouse = SnowflakeWarehouse(snowflake_config(), gold.lake)
+
+    warehouse.publish_table(locate_gold(gold.lake, "dim_date"), ["date_sk"], "merge", RUN_ID)
+
+    statements = list(fakesnow_patch)
+    assert (
+        f'CREATE TEMPORARY TABLE {STAGING} ("DATE_SK" NUMBER(38,0), "DATE" DATE, '
+        '"YEAR" NUMBER(38,0), "MONTH" NUMBER(38,0), "DAY_NAME" VARCHAR)'
+    ) in statements
+    assert not [s for s in statements if "TRANSIENT" in s.upper()]
+    # DDL commits in Snowflake: target and staging are created before BEGIN; the staging table
+    # is dropped after COMMIT (and, being temporary, by Snowflake when a killed run's session ends).
+    kinds = [" ".join(s.split()[:2]) for s in statements]
+    assert kinds[kinds.index("CREATE TEMPORARY") :] == [
+        "CREATE TEMPORARY",
+        "SELECT COUNT(*)",  # source stats
+        "BEGIN TRANSACTION",
+        "SELECT COALESCE(SUM(CASE",  # change counts
+        "DELETE FROM",
+        "MERGE INTO",
+        "SELECT COUNT(*)",  # target rows
+        "COMMIT",
+        "DROP TABLE",
+    ]
+    assert statements[-1] == f"DROP TABLE IF EXISTS {STAGING}"
     warehouse.close()

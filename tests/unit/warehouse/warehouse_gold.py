@@ -159,17 +159,25 @@ class Target:
         return {c.name.lower(): c.type for c in self.warehouse.columns(table)}
 
     def tables(self) -> list[str]:
+        """The warehouse's tables, the publishing session's temporary ones included."""
         if self.kind == "duckdb":
             text = (
                 "SELECT table_name FROM information_schema.tables "
                 f"WHERE table_schema = '{self.warehouse.schema}'"
             )
-        else:
-            text = (
-                f"SELECT TABLE_NAME FROM {self.warehouse.database}.INFORMATION_SCHEMA.TABLES "
-                f"WHERE TABLE_SCHEMA = 'GOLD'"
-            )
-        return sorted(row[0].lower() for row in self._query(text)[1])
+            return sorted(row[0].lower() for row in self._query(text)[1])
+        text = (
+            f"SELECT TABLE_NAME FROM {self.warehouse.database}.INFORMATION_SCHEMA.TABLES "
+            f"WHERE TABLE_SCHEMA = 'GOLD'"
+        )
+        names = [row[0] for row in self._query(text)[1]]
+        # fakesnow lists no TEMPORARY table (the Snowflake staging tables are); the DuckDB
+        # session behind the connection does. merge_candidates is fakesnow's MERGE emulation.
+        temporary = self.warehouse.connection._duck_conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary"
+        ).fetchall()
+        names += [row[0] for row in temporary if row[0].lower() != "merge_candidates"]
+        return sorted(name.lower() for name in names)
 
 
 def snowflake_config(**overrides) -> SnowflakeConfig:
