@@ -27,8 +27,8 @@ from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
+from medallion.transforms.common import UNKNOWN_SK
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
-from medallion.transforms.gold.dim_customer import UNKNOWN_SK
 from medallion.transforms.silver.crm import accounts_from_bronze
 from medallion.transforms.silver.customers import customers_from_bronze
 from medallion.transforms.silver.fx import convert_to_usd, fx_asof_calendar

@@ -11,7 +11,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-MONEY_TYPE = T.DecimalType(18, 2)
+from medallion.transforms.common import MONEY_TYPE, UNKNOWN_SK
+
 NON_REVENUE_STATUSES = ("cancelled", "returned")
 
 
@@ -31,7 +32,7 @@ def customer_360(
     ``opportunities_usd`` holds ``customer_id`` (through the CRM account), ``is_closed`` and
     ``amount_usd``; ``events`` holds ``customer_id``, ``event_ts`` and ``event_type``.
     """
-    current = dim_customer.where(F.col("is_current") & (F.col("customer_sk") != -1))
+    current = dim_customer.where(F.col("is_current") & (F.col("customer_sk") != UNKNOWN_SK))
     revenue = F.when(_stands(), F.col("amount_usd"))
     orders = (
         fact_orders.where(F.col("customer_id").isNotNull())
@@ -112,12 +113,12 @@ def customer_360(
 def product_performance(dim_product: DataFrame, fact_orders: DataFrame) -> DataFrame:
     """Per product: units, orders, distinct customers, revenue, cost and margin in USD, and the
     product's revenue rank within its category (1 = best; ties share a rank)."""
-    products = dim_product.where(F.col("product_sk") != -1).select(
+    products = dim_product.where(F.col("product_sk") != UNKNOWN_SK).select(
         "product_sk", "product_id", "product_name", "category", "cost_usd"
     )
     stands = _stands()
     sales = (
-        fact_orders.where(F.col("product_sk") != -1)
+        fact_orders.where(F.col("product_sk") != UNKNOWN_SK)
         .groupBy("product_sk")
         .agg(
             F.count(F.lit(1)).alias("orders"),
