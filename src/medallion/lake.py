@@ -132,6 +132,18 @@ class Lake:
 # --- Hadoop FileSystem access (local and S3 alike) -------------------------------------------
 
 
+def is_hidden(name: str) -> bool:
+    """Spark's rule for a file or folder name that is not data: it starts with ``.``, or with
+    ``_`` and is not a ``column=value`` partition folder (``_delta_log``, ``_SUCCESS``,
+    ``.part-0.crc`` are hidden; ``_run_date=2025-01-13`` is not)."""
+    return name.startswith(".") or (name.startswith("_") and "=" not in name)
+
+
+def is_hidden_path(relative: str) -> bool:
+    """True when any part of the ``/``-separated ``relative`` path is hidden (:func:`is_hidden`)."""
+    return any(is_hidden(part) for part in relative.split("/") if part)
+
+
 def _hadoop_path(spark: SparkSession, path: str):
     jvm = spark.sparkContext._jvm
     return jvm.org.apache.hadoop.fs.Path(path)
@@ -162,14 +174,14 @@ def list_dir(spark: SparkSession, path: str) -> list[str]:
 
 
 def has_data_files(spark: SparkSession, path: str) -> bool:
-    """True when ``path`` holds at least one visible file (hidden ``_``/``.`` names ignored)."""
+    """True when ``path`` holds at least one file whose name is not hidden (:func:`is_hidden`)."""
     fs, hpath = _fs(spark, path)
     if not fs.exists(hpath):
         return False
     files = fs.listFiles(hpath, True)
     while files.hasNext():
         name = files.next().getPath().getName()
-        if not name.startswith(("_", ".")):
+        if not is_hidden(name):
             return True
     return False
 
