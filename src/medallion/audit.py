@@ -1,9 +1,10 @@
 """The run audit trail: one JSON record per job run, successful or failed.
 
 Records live at ``<lake>/_audit/run_date=YYYY-MM-DD/<run_id>.json`` (a local folder or S3 via
-fsspec) and are written atomically (:func:`medallion.lake.write_text_atomic`: locally to a
-temporary name then renamed, on S3 by a single PUT). The pinned fields are those of DESIGN.md section 8; ``details`` carries job-specific extras
-(stream watermark, merge counts, orphan counts).
+fsspec; the paths come from :class:`medallion.lake.Lake`) and are written atomically
+(:func:`medallion.lake.write_text_atomic`: locally to a temporary name then renamed, on S3 by a
+single PUT). The pinned fields are those of DESIGN.md section 8; ``details`` carries
+job-specific extras (stream watermark, merge counts, orphan counts).
 """
 
 from __future__ import annotations

@@ -39,14 +39,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-
-from py4j.protocol import Py4JJavaError
-from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from typing import TYPE_CHECKING
 
 from medallion.errors import JobError, UsageError
+
+# PySpark is imported where it is used: the paths and the plain-file helpers load without it, so
+# the audit trail (``medallion audit``) costs no Spark import.
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import types as T
 
 log = logging.getLogger(__name__)
 
@@ -567,6 +568,7 @@ def merge_diff(
     update the matched others, insert the rest. Files holding no key of ``diff`` are untouched.
     """
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
     from medallion.transforms.common import DELETE, DIFF_OP
 
@@ -660,7 +662,9 @@ def delta_errors(path: str) -> Iterator[None]:
     """Turn Delta's schema-conflict and concurrent-commit errors into one sentence naming the table."""
     try:
         yield
-    except (AnalysisException, Py4JJavaError, Exception) as exc:
+    except Exception as exc:  # AnalysisException, Py4JJavaError and the rest
+        from py4j.protocol import Py4JJavaError
+
         text = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, Py4JJavaError):
             text += str(exc.java_exception)
