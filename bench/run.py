@@ -34,6 +34,7 @@ from bench import baseline as baselines
 from bench import eventlog, goals, table
 from bench.baseline import Tree
 from bench.procs import folder_bytes, run_watched
+from medallion.audit import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDALLION = [sys.executable, "-m", "medallion"]
@@ -190,8 +191,7 @@ class ScaleBench:
         """The latest audit record of each job for ``day`` (seconds, rows and rows per second),
         each job's run window in epoch milliseconds, and its run id."""
         latest: dict[str, dict] = {}
-        for path in ((lake or self.lake) / "_audit" / f"run_date={day}").glob("*.json"):
-            record = json.loads(path.read_text())
+        for record in read_records(str(lake or self.lake), run_date=day):
             if (
                 record["job"] not in latest
                 or record["started_at"] > latest[record["job"]]["started_at"]

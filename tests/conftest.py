@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -39,3 +40,35 @@ lake: {{root: "{tmp_path / "lake"}"}}
 warehouse: {{type: duckdb, duckdb: {{path: "{tmp_path / "lake" / "warehouse.duckdb"}"}}}}
 """
     return parse_settings(text, "test")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A local S3 server (moto's server mode) for this test; boto3, fsspec and s3fs point at it
+    through the environment and fsspec's config. Yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+    }.items():
+        monkeypatch.setenv(key, value)
+    import fsspec
+
+    fsspec.config.conf.setdefault("s3", {})["endpoint_url"] = endpoint
+    yield endpoint
+    fsspec.config.conf.get("s3", {}).pop("endpoint_url", None)
+    server.stop()

@@ -1,21 +1,22 @@
 """The run audit trail: one JSON record per job run, successful or failed.
 
 Records live at ``<lake>/_audit/run_date=YYYY-MM-DD/<run_id>.json`` (a local folder or S3 via
-fsspec) and are written atomically: locally to a temporary name then renamed, on S3 by a single
-PUT. The pinned fields are those of DESIGN.md section 8; ``details`` carries job-specific extras
-(stream watermark, merge counts, orphan counts).
+fsspec; the paths come from :class:`medallion.lake.Lake`) and are written atomically
+(:func:`medallion.lake.write_text_atomic`: locally to a temporary name then renamed, on S3 by a
+single PUT). The pinned fields are those of DESIGN.md section 8; ``details`` carries
+job-specific extras (stream watermark, merge counts, orphan counts).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medallion import __version__
+from medallion.lake import Lake, write_text_atomic
 from medallion.redact import redact
 
 
@@ -89,27 +90,13 @@ def utc_now_iso() -> str:
 
 
 def record_path(lake_root: str, record: AuditRecord) -> str:
-    return f"{lake_root.rstrip('/')}/_audit/run_date={record.run_date}/{record.run_id}.json"
+    lake = Lake.from_root(lake_root)
+    return lake.audit_record(dt.date.fromisoformat(record.run_date), record.run_id)
 
 
 def write_record(lake_root: str, record: AuditRecord) -> str:
-    """Write the record atomically and return where it went."""
-    path = record_path(lake_root, record)
-    payload = record.to_json()
-    if "://" not in path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{os.path.dirname(path)}/.{record.run_id}.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    else:
-        import fsspec
-
-        with fsspec.open(path, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-    return path
+    """Write the record atomically (:func:`medallion.lake.write_text_atomic`); return its path."""
+    return write_text_atomic(record_path(lake_root, record), record.to_json())
 
 
 def read_records(
@@ -118,12 +105,7 @@ def read_records(
     """Audit records, oldest first (by ``started_at``); optionally one run date, or the last N."""
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(f"{lake_root.rstrip('/')}/_audit")
-    pattern = (
-        f"{root}/run_date={run_date.isoformat()}/*.json"
-        if run_date
-        else f"{root}/run_date=*/*.json"
-    )
+    fs, pattern = fsspec.core.url_to_fs(Lake.from_root(lake_root).audit_records(run_date))
     records = []
     for path in fs.glob(pattern):
         with fs.open(path, "r", encoding="utf-8") as handle:

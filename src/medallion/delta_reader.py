@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from medallion.errors import JobError
-from medallion.lake import table_label
+from medallion.lake import is_hidden_path, table_label
 
 # The AWS settings delta-rs's object store understands, taken from the environment when set.
 _AWS_ENV = (
@@ -175,8 +175,8 @@ def row_count(path: str) -> int | None:
 
 
 def _holds_files(path: str) -> bool:
-    """True when the folder at ``path`` holds a visible file (Spark's rule: names starting with
-    ``_`` or ``.`` are not data, except ``col=value`` partition folders), as ``lake`` decides."""
+    """True when the folder at ``path`` holds a file that is not hidden (:func:`is_hidden_path`,
+    Spark's rule)."""
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(table_uri(path))
@@ -187,8 +187,4 @@ def _holds_files(path: str) -> bool:
         found = fs.find(root, withdirs=False)
     except (FileNotFoundError, OSError):
         return False
-    for file in found:
-        parts = file[len(root) :].strip("/").split("/")
-        if not any(p.startswith(".") or (p.startswith("_") and "=" not in p) for p in parts):
-            return True
-    return False
+    return any(not is_hidden_path(file[len(root) :]) for file in found)

@@ -21,7 +21,10 @@ concurrent writer's conflicting commit. Delta commits are all-or-nothing, so not
 half-written when one of them is raised.
 
 File-system work outside tables (landing folders, checkpoints) goes through Hadoop's FileSystem
-API, so the same code runs on a local folder and on S3 (EMRFS or s3a).
+API, so the same code runs on a local folder and on S3 (EMRFS or s3a). The small files beside the
+tables (audit records, quality results, reports) are written whole by :func:`write_text_atomic`,
+and only this module spells the layout: others ask it for paths (:class:`Lake`,
+:func:`run_date_folder`, :func:`run_date_of`).
 """
 
 from __future__ import annotations
@@ -33,20 +36,24 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-
-from py4j.protocol import Py4JJavaError
-from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from typing import TYPE_CHECKING
 
 from medallion.errors import JobError, UsageError
+
+# PySpark is imported where it is used: the paths and the plain-file helpers load without it, so
+# the audit trail (``medallion audit``) costs no Spark import.
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import types as T
 
 log = logging.getLogger(__name__)
 
 RUN_DATE = "_run_date"
+# The key of the per-date folders of _audit/ and _quality/ (``run_date=YYYY-MM-DD``).
+RUN_DATE_KEY = "run_date"
 # How many times a replaceWhere refused by a concurrent commit is made again (see replace_where).
 REPLACE_RETRIES = 2
 FIRST_COMMIT = "00000000000000000000.json"  # a Delta log's version 0
@@ -114,13 +121,25 @@ class Lake:
 
     def audit_dir(self, run_date: dt.date | None = None) -> str:
         base = self.path("_audit")
-        return f"{base}/run_date={run_date.isoformat()}" if run_date else base
+        return f"{base}/{run_date_folder(run_date)}" if run_date else base
+
+    def audit_record(self, run_date: dt.date, run_id: str) -> str:
+        """The audit record of one run: ``_audit/run_date=D/<run_id>.json``."""
+        return f"{self.audit_dir(run_date)}/{run_id}.json"
+
+    def audit_records(self, run_date: dt.date | None = None) -> str:
+        """A glob of the audit records of ``run_date``, or of every date when None."""
+        return f"{self.audit_dir()}/{run_date_folder(run_date)}/*.json"
 
     def checkpoint(self, stream: str) -> str:
         return self.path("_checkpoints", stream)
 
     def quality_dir(self, run_date: dt.date) -> str:
-        return self.path("_quality", f"run_date={run_date.isoformat()}")
+        return self.path("_quality", run_date_folder(run_date))
+
+    def quality_files(self, name: str) -> str:
+        """A glob of the file ``name`` in the quality folder of every run date."""
+        return self.path("_quality", run_date_folder(None), name)
 
     def reports_dir(self) -> str:
         return self.path("_reports")
@@ -129,7 +148,73 @@ class Lake:
         return self.path("_locks")
 
 
+def run_date_folder(run_date: dt.date | None) -> str:
+    """The folder of one run date under ``_audit/`` and ``_quality/`` (``run_date=2025-01-13``),
+    or the glob of every run date's folder (``run_date=*``) when ``run_date`` is None."""
+    return f"{RUN_DATE_KEY}={run_date.isoformat() if run_date else '*'}"
+
+
+def run_date_of(path: str) -> dt.date | None:
+    """The run date of a path inside a run-date folder (:func:`run_date_folder`), or None."""
+    for part in reversed(path.rstrip("/").split("/")):
+        key, sep, value = part.partition("=")
+        if sep and key == RUN_DATE_KEY:
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                return None
+    return None
+
+
+# --- files outside tables (audit records, quality results, reports) ---------------------------
+
+
+def write_text_atomic(path: str, text: str) -> str:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all, and return ``path``.
+
+    Locally (a path or a ``file:`` URI) it goes to a hidden temporary name in the same folder,
+    is flushed and fsynced, then renamed over ``path``: a rename within a folder is atomic, so
+    a reader, or a crash, never meets half a file. On S3 (or another fsspec URI) it is one PUT,
+    which the store makes visible whole.
+    """
+    if "://" in path and not path.startswith("file:"):
+        import fsspec
+
+        with fsspec.open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+    local = (
+        path.removeprefix("file://") if path.startswith("file://") else path.removeprefix("file:")
+    )
+    folder = os.path.dirname(local) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(local)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, local)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path
+
+
 # --- Hadoop FileSystem access (local and S3 alike) -------------------------------------------
+
+
+def is_hidden(name: str) -> bool:
+    """Spark's rule for a file or folder name that is not data: it starts with ``.``, or with
+    ``_`` and is not a ``column=value`` partition folder (``_delta_log``, ``_SUCCESS``,
+    ``.part-0.crc`` are hidden; ``_run_date=2025-01-13`` is not)."""
+    return name.startswith(".") or (name.startswith("_") and "=" not in name)
+
+
+def is_hidden_path(relative: str) -> bool:
+    """True when any part of the ``/``-separated ``relative`` path is hidden (:func:`is_hidden`)."""
+    return any(is_hidden(part) for part in relative.split("/") if part)
 
 
 def _hadoop_path(spark: SparkSession, path: str):
@@ -162,14 +247,14 @@ def list_dir(spark: SparkSession, path: str) -> list[str]:
 
 
 def has_data_files(spark: SparkSession, path: str) -> bool:
-    """True when ``path`` holds at least one visible file (hidden ``_``/``.`` names ignored)."""
+    """True when ``path`` holds at least one file whose name is not hidden (:func:`is_hidden`)."""
     fs, hpath = _fs(spark, path)
     if not fs.exists(hpath):
         return False
     files = fs.listFiles(hpath, True)
     while files.hasNext():
         name = files.next().getPath().getName()
-        if not name.startswith(("_", ".")):
+        if not is_hidden(name):
             return True
     return False
 
@@ -483,6 +568,7 @@ def merge_diff(
     update the matched others, insert the rest. Files holding no key of ``diff`` are untouched.
     """
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
     from medallion.transforms.common import DELETE, DIFF_OP
 
@@ -576,7 +662,9 @@ def delta_errors(path: str) -> Iterator[None]:
     """Turn Delta's schema-conflict and concurrent-commit errors into one sentence naming the table."""
     try:
         yield
-    except (AnalysisException, Py4JJavaError, Exception) as exc:
+    except Exception as exc:  # AnalysisException, Py4JJavaError and the rest
+        from py4j.protocol import Py4JJavaError
+
         text = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, Py4JJavaError):
             text += str(exc.java_exception)

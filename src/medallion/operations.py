@@ -35,6 +35,7 @@ from medallion.lake import (
     Lake,
     delta_errors,
     is_delta_table,
+    is_hidden,
     last_commit,
     list_dir,
     operation_metrics,
@@ -96,7 +97,7 @@ def lake_tables(spark: SparkSession, lake: Lake) -> list[str]:
 
 
 def _visible(names: list[str]) -> list[str]:
-    return [n for n in names if not n.startswith(("_", "."))]
+    return [n for n in names if not is_hidden(n)]
 
 
 def table_path(spark: SparkSession, lake: Lake, name: str) -> str:

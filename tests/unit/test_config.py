@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from medallion.config import load_settings, parse_settings
@@ -107,36 +105,6 @@ def test_secret_never_in_repr_or_error(monkeypatch):
         parse_settings(bad, "dev.yaml", environ={"SF_PASSWORD": "hunter2-secret"})
     assert "hunter2-secret" not in str(err.value)
     assert "colour" in str(err.value)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3_server(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-        "FSSPEC_S3_ENDPOINT_URL": endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
-    import fsspec
-
-    fsspec.config.conf.setdefault("s3", {})["endpoint_url"] = endpoint
-    yield endpoint
-    fsspec.config.conf.get("s3", {}).pop("endpoint_url", None)
-    server.stop()
 
 
 def test_config_from_s3_uri(s3_server):

@@ -18,12 +18,16 @@ from medallion.lake import (
     Lake,
     append,
     commit_metadata,
+    is_hidden,
+    is_hidden_path,
     merge_into,
     overwrite,
     read_delta,
     replace_where,
+    run_date_of,
     run_id_of,
     table_label,
+    write_text_atomic,
 )
 
 DAY1, DAY2 = dt.date(2025, 1, 13), dt.date(2025, 1, 14)
@@ -44,6 +48,45 @@ def test_lake_paths_follow_the_pinned_layout(tmp_path):
         Lake.from_root("s3://bucket/lake/").bronze("fx", "fx_rates")
         == "s3://bucket/lake/bronze/fx/fx_rates"
     )
+
+
+def test_run_date_folders_are_spelled_and_read_by_the_lake(tmp_path):
+    lake = Lake.from_root(str(tmp_path))
+    assert lake.audit_record(DAY1, "r1") == f"{tmp_path}/_audit/run_date=2025-01-13/r1.json"
+    assert lake.audit_records(DAY1) == f"{tmp_path}/_audit/run_date=2025-01-13/*.json"
+    assert lake.audit_records() == f"{tmp_path}/_audit/run_date=*/*.json"
+    assert lake.quality_dir(DAY2) == f"{tmp_path}/_quality/run_date=2025-01-14"
+    assert lake.quality_files("results.json") == f"{tmp_path}/_quality/run_date=*/results.json"
+    assert run_date_of(lake.audit_record(DAY2, "r1")) == DAY2
+    assert run_date_of(f"{lake.quality_dir(DAY1)}/") == DAY1
+    assert run_date_of(f"{tmp_path}/_quality/run_date=soon/results.json") is None
+    assert run_date_of(lake.silver("orders")) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "hidden"),
+    [("_delta_log", True), ("_SUCCESS", True), (".part-0.parquet.crc", True),
+     ("_run_date=2025-01-13", False), ("part-0.parquet", False), ("orders", False)],
+)  # fmt: skip
+def test_hidden_names_follow_sparks_rule(name, hidden):
+    assert is_hidden(name) is hidden
+
+
+def test_a_path_is_hidden_when_any_of_its_parts_is():
+    assert not is_hidden_path("/_run_date=2025-01-13/part-0.parquet")
+    assert is_hidden_path("_delta_log/00000000000000000000.json")
+    assert is_hidden_path("dt=2025-01-13/.orders.csv.crc")
+
+
+def test_write_text_atomic_replaces_the_file_whole_and_leaves_nothing_else(tmp_path):
+    path = tmp_path / "_audit" / "run_date=2025-01-13" / "r1.json"
+    assert write_text_atomic(str(path), "first") == str(path)
+    assert write_text_atomic(f"file://{path}", "second") == f"file://{path}"
+    assert path.read_text(encoding="utf-8") == "second"
+    with pytest.raises(UnicodeEncodeError):
+        write_text_atomic(str(path), "half \ud800 written")
+    assert path.read_text(encoding="utf-8") == "second"
+    assert [p.name for p in path.parent.iterdir()] == ["r1.json"]
 
 
 @pytest.mark.parametrize("name", ["orders", "landing/crm/accounts", "silver/../gold/x", "_audit/x"])

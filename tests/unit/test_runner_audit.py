@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from medallion.audit import TableCount, read_records
+from medallion.audit import AuditRecord, TableCount, read_records, write_record
 from medallion.errors import JobError
 from medallion.jobs.base import Job, JobResult, check_conservation
 from medallion.lock import LockHeld, run_lock
@@ -188,3 +188,27 @@ def test_stale_lock_of_dead_process_is_broken(tmp_path):
         entered.set()
     assert entered.is_set()
     assert any(name.startswith("job__2025-01-13.lock.stale-") for name in os.listdir(lock_dir))
+
+
+def test_records_round_trip_through_s3_one_object_each(s3_server):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="lake")
+    day1, day2 = (
+        AuditRecord.start("job", "dev", d, run_id=f"r{d.day}")
+        for d in (RUN_DATE, RUN_DATE + dt.timedelta(days=1))
+    )
+    paths = [write_record("s3://lake/prod/", r.finish("succeeded", [])) for r in (day1, day2)]
+
+    assert paths == [
+        "s3://lake/prod/_audit/run_date=2025-01-13/r13.json",
+        "s3://lake/prod/_audit/run_date=2025-01-14/r14.json",
+    ]
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="lake")["Contents"]]
+    assert keys == [
+        "prod/_audit/run_date=2025-01-13/r13.json",
+        "prod/_audit/run_date=2025-01-14/r14.json",
+    ]
+    assert [r["run_id"] for r in read_records("s3://lake/prod")] == ["r13", "r14"]
+    assert [r["run_id"] for r in read_records("s3://lake/prod", RUN_DATE)] == ["r13"]

@@ -16,6 +16,7 @@ Public API::
     load_contract(name: str) -> Contract            # "snowflake/orders"; cached
     load_contract_file(path, name=None) -> Contract  # any file (tests, new contracts)
     parse_contract(text, where, name=None) -> Contract
+    read_odcs(text, where) -> (dict, OpenDataContractStandard)  # passes 1-2 only (quality suites)
     contract_names() -> list[str]                   # every packaged contract
     parse_physical_type(text) -> pyspark DataType   # "decimal(18,2)" -> DecimalType(18, 2)
 """
@@ -58,6 +59,7 @@ from medallion.contracts.model import (
 )
 from medallion.durations import EXAMPLES as DURATION_EXAMPLES
 from medallion.durations import parse_duration
+from medallion.errors import MedallionError
 
 ENGINE = "medallion"  # quality rules with this engine are executed by the rule compiler
 VENDOR = "medallion"  # custom properties of other vendors are kept but not interpreted
@@ -167,10 +169,27 @@ def load_contract_file(path: str | Path, name: str | None = None) -> Contract:
 
 def parse_contract(text: str, where: str, name: str | None = None) -> Contract:
     """Validate ODCS YAML ``text`` (from ``where``, used in messages) into a ``Contract``."""
-    data = _parse_yaml(text, where)
-    _validate_json_schema(data, where)
-    odcs = _validate_model(data, where)
+    data, odcs = read_odcs(text, where)
     return _build(data, odcs, where, name)
+
+
+def read_odcs(
+    text: str,
+    where: str,
+    *,
+    error: type[MedallionError] = ContractError,
+    noun: str = "contract",
+) -> tuple[dict[str, Any], OpenDataContractStandard]:
+    """Parse ODCS v3 YAML ``text`` and check it against the ODCS JSON Schema and pydantic model
+    (passes 1 and 2 above); return the raw document and the model.
+
+    Any problem raises ``error`` with one message naming ``noun`` and ``where`` (``contract
+    contracts/crm/accounts.yaml does not conform to ODCS v3: ...``). The source contracts use
+    the defaults; the quality suites (:mod:`medallion.quality.suite`) pass their own error class.
+    """
+    data = _parse_yaml(text, f"{noun} {where}", error)
+    _validate_json_schema(data, f"{noun} {where}", error)
+    return data, _validate_model(data, f"{noun} {where}", error)
 
 
 def parse_physical_type(text: str) -> T.DataType:
@@ -200,15 +219,15 @@ def parse_physical_type(text: str) -> T.DataType:
 # --- the three validation passes --------------------------------------------------------------
 
 
-def _parse_yaml(text: str, where: str) -> dict[str, Any]:
+def _parse_yaml(text: str, what: str, error: type[MedallionError]) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ContractError(f"contract {where} is not valid YAML{at}") from None
+        raise error(f"{what} is not valid YAML{at}") from None
     if not isinstance(data, dict):
-        raise ContractError(f"contract {where} must be a YAML mapping (an ODCS document)")
+        raise error(f"{what} must be a YAML mapping (an ODCS document)")
     return data
 
 
@@ -225,7 +244,7 @@ def _json_schema_validator() -> Any | None:
     return validator_class(schema)
 
 
-def _validate_json_schema(data: dict[str, Any], where: str) -> None:
+def _validate_json_schema(data: dict[str, Any], what: str, error: type[MedallionError]) -> None:
     validator = _json_schema_validator()
     if validator is None:
         return
@@ -236,26 +255,26 @@ def _validate_json_schema(data: dict[str, Any], where: str) -> None:
 
     first = best_match(errors)
     messages: list[str] = []
-    for error in [first, *sorted(errors, key=relevance)]:
-        message = f"{_field_path(data, list(error.absolute_path))}: {_short(error.message)}"
+    for problem in [first, *sorted(errors, key=relevance)]:
+        message = f"{_field_path(data, list(problem.absolute_path))}: {_short(problem.message)}"
         if message not in messages:
             messages.append(message)
     shown = messages[:3]
     more = f" (and {len(messages) - len(shown)} more)" if len(messages) > len(shown) else ""
-    raise ContractError(f"contract {where} does not conform to ODCS v3: {'; '.join(shown)}{more}")
+    raise error(f"{what} does not conform to ODCS v3: {'; '.join(shown)}{more}")
 
 
-def _validate_model(data: dict[str, Any], where: str) -> OpenDataContractStandard:
+def _validate_model(
+    data: dict[str, Any], what: str, error: type[MedallionError]
+) -> OpenDataContractStandard:
     try:
         return OpenDataContractStandard.model_validate(data)
     except ValidationError as exc:
         problems = [
-            f"{_field_path(data, list(error['loc']))}: {error['msg']}"
-            for error in exc.errors(include_url=False)
+            f"{_field_path(data, list(item['loc']))}: {item['msg']}"
+            for item in exc.errors(include_url=False)
         ]
-        raise ContractError(
-            f"contract {where} does not match the ODCS model: " + "; ".join(problems[:3])
-        ) from None
+        raise error(f"{what} does not match the ODCS model: " + "; ".join(problems[:3])) from None
 
 
 # --- building the engine's view ---------------------------------------------------------------

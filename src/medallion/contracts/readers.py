@@ -44,6 +44,7 @@ from pyspark.sql import types as T
 from medallion.contracts.compiler import LINE, MALFORMED, RAW_RECORD, SOURCE_FILE
 from medallion.contracts.model import ADDITIVE, CSV, Contract
 from medallion.errors import JobError
+from medallion.lake import is_hidden_path
 
 CORRUPT = "_corrupt_record"
 ORDINAL = "_ordinal"
@@ -164,7 +165,8 @@ def read_landing(spark: SparkSession, contract: Contract, folder: str) -> Landin
 
 
 def data_files(spark: SparkSession, folder: str) -> list[str]:
-    """Visible files under ``folder``, recursively, sorted (``_SUCCESS``, ``.crc`` skipped)."""
+    """Files under ``folder``, recursively, sorted, but for hidden ones (``_SUCCESS``, ``.crc``:
+    :func:`medallion.lake.is_hidden_path`)."""
     fs, path = hadoop_filesystem(spark, folder)
     if not fs.exists(path):
         return []
@@ -174,7 +176,7 @@ def data_files(spark: SparkSession, folder: str) -> list[str]:
         status = entries.next()
         file_path = status.getPath()
         relative = file_path.toString()[len(path.toString()) :]
-        if any(part.startswith(("_", ".")) for part in relative.split("/") if part):
+        if is_hidden_path(relative):
             continue
         found.append(file_path.toString())
     return sorted(found)

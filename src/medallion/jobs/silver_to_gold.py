@@ -21,19 +21,29 @@ import logging
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
+from medallion.transforms.common import UNKNOWN_SK
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
-from medallion.transforms.gold.dim_customer import UNKNOWN_SK
 from medallion.transforms.silver.crm import accounts_from_bronze
 from medallion.transforms.silver.customers import customers_from_bronze
-from medallion.transforms.silver.fx import convert_to_usd, fx_asof_calendar
 
 log = logging.getLogger(__name__)
+
+# The columns of silver order_events that customer_360 reads (the schema of an absent table).
+ORDER_EVENTS_READ = T.StructType(
+    [
+        T.StructField("order_id", T.StringType()),
+        T.StructField("event_id", T.StringType()),
+        T.StructField("event_ts", T.TimestampType()),
+        T.StructField("event_type", T.StringType()),
+    ]
+)
 
 
 def _silver(context: JobContext, table: str) -> DataFrame:
@@ -135,8 +145,15 @@ def run(context: JobContext) -> JobResult:
     last = max(gold_totals["last"] or day, day)
     _overwrite(context, "dim_date", dimensions.dim_date(spark, first, last), counts, 0)
 
-    opportunities = _opportunities_usd(context)
-    events = _events_with_customer(context, silver_orders)
+    opportunities = _silver(context, "crm_opportunities").transform(
+        analytics.opportunities_usd(
+            _silver(context, "crm_accounts"), _silver(context, "fx_rates"), day
+        )
+    )
+    # Events may not exist yet (no stream batch so far): an empty frame stands in for them.
+    events = read_delta(spark, context.lake.silver("order_events"), ORDER_EVENTS_READ).transform(
+        analytics.events_with_customer(silver_orders)
+    )
     behavior = _silver(context, "customer_behavior")
     c360 = analytics.customer_360(dim_c, fact, behavior, opportunities, events)
     _overwrite(context, "customer_360", c360, counts, details["dim_customer_current"])
@@ -197,31 +214,6 @@ def reconcile(silver: dict, gold: dict) -> dict[str, int | float]:
         "fact_orders_unknown_customer": int(gold["unknown_customer"] or 0),
         "fact_orders_unknown_product": int(gold["unknown_product"] or 0),
     }
-
-
-def _opportunities_usd(context: JobContext) -> DataFrame:
-    """Open pipeline per customer: opportunities through their account, in USD as of the run date."""
-    opportunities = _silver(context, "crm_opportunities")
-    accounts = _silver(context, "crm_accounts").select("account_id", "customer_id")
-    asof = _silver(context, "fx_rates").transform(fx_asof_calendar(until=context.run_date))
-    return (
-        opportunities.join(accounts, on="account_id", how="left")
-        .withColumn("_asof", F.lit(context.run_date))
-        .transform(convert_to_usd(asof, "_asof", "currency", "amount"))
-        .select("customer_id", "is_closed", "amount_usd")
-    )
-
-
-def _events_with_customer(context: JobContext, orders: DataFrame) -> DataFrame:
-    events = read_delta(context.spark, context.lake.silver("order_events"))
-    if events is None:
-        return context.spark.createDataFrame(
-            [], "customer_id string, event_id string, event_ts timestamp, event_type string"
-        )
-    owners = orders.select("order_id", "customer_id")
-    return events.join(owners, on="order_id", how="left").select(
-        "customer_id", "event_id", "event_ts", "event_type"
-    )
 
 
 GOLD_JOB = Job(

@@ -37,7 +37,7 @@ from medallion.audit import read_records, utc_now_iso
 from medallion.config import Settings
 from medallion.delta_reader import DeltaSnapshot, open_delta
 from medallion.errors import JobError
-from medallion.lake import RUN_DATE, Lake
+from medallion.lake import RUN_DATE, Lake, write_text_atomic
 from medallion.quality.charts import flow_chart, trend_chart
 from medallion.quality.results import read_results
 from medallion.redact import redact
@@ -72,11 +72,7 @@ def write_report(settings: Settings, run_date: dt.date) -> str:
     """Collect, render and write the report; return its path."""
     lake = Lake.from_root(settings.lake.root)
     html = render_report(collect(settings, lake, run_date))
-    path = report_path(lake, run_date)
-    fs, local = fsspec.core.url_to_fs(path)
-    fs.makedirs(os.path.dirname(local), exist_ok=True)
-    with fs.open(local, "w", encoding="utf-8") as handle:
-        handle.write(html)
+    path = write_text_atomic(report_path(lake, run_date), html)
     log.info("report for %s written to %s", run_date, path)
     return path
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medallion import __version__
 from medallion.audit import read_records
-from medallion.lake import Lake
+from medallion.lake import Lake, run_date_of, write_text_atomic
 from medallion.redact import redact
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -110,21 +109,9 @@ def results_path(lake: Lake, run_date: dt.date) -> str:
 
 
 def write_results(lake: Lake, run: ValidationRun) -> str:
-    """Write results.json atomically (locally: temporary name, then rename) and return its path."""
-    path = results_path(lake, run.run_date)
+    """Write results.json atomically (:func:`medallion.lake.write_text_atomic`); return its path."""
     payload = redact(json.dumps(run.to_dict(), indent=2, default=str))
-    if "://" in path and not path.startswith("file:"):
-        import fsspec
-
-        with fsspec.open(path, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(payload)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(results_path(lake, run.run_date), payload)
 
 
 def read_results(lake: Lake, run_date: dt.date) -> dict | None:
@@ -167,11 +154,11 @@ def previous_row_counts(
             layer, _, name = str(table.get("name", "")).partition("/")
             if layer in ("silver", "gold") and name:
                 offer(f"{layer}.{name}", record.get("run_date", ""), 0, table.get("rows_out"))
-    fs, root = fsspec.core.url_to_fs(lake.path("_quality"))
-    for entry in fs.glob(f"{root}/run_date=*/{RESULTS_FILE}"):
-        day = entry.rstrip("/").split("/")[-2].removeprefix("run_date=")
-        if day < day_limit:
-            stored = read_results(lake, dt.date.fromisoformat(day)) or {}
+    fs, pattern = fsspec.core.url_to_fs(lake.quality_files(RESULTS_FILE))
+    for entry in fs.glob(pattern):
+        date = run_date_of(entry)
+        if date is not None and date.isoformat() < day_limit:
+            stored = read_results(lake, date) or {}
             for table, rows in (stored.get("row_counts") or {}).items():
-                offer(table, day, 1, rows)
+                offer(table, date.isoformat(), 1, rows)
     return {table: (day, rows) for table, (day, _, rows) in found.items()}

@@ -3,7 +3,8 @@
 A suite is one contract file (``quality/contracts/<layer>.yaml``): one schema object per table,
 ``quality`` entries on the object (table checks) or on its properties (column checks). Each file
 is validated when loaded against the ODCS JSON Schema (when ``jsonschema`` is importable) and
-the ODCS pydantic model, then against what this engine runs:
+the ODCS pydantic model, by the source contracts' reader (``medallion.contracts.loader.read_odcs``),
+then against what this engine runs:
 
 * library rules: ``metric`` one of ``rowCount | nullValues | missingValues | invalidValues |
   duplicateValues``, ``arguments`` (``properties``, ``validValues``, ``missingValues``,
@@ -21,7 +22,6 @@ reported as ``<layer>.<table>.<id>`` (e.g. ``gold.fact_orders.customer_fk``).
 from __future__ import annotations
 
 import functools
-import json
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -31,10 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-from open_data_contract_standard.model import OpenDataContractStandard
-from pydantic import ValidationError
-
+from medallion.contracts.loader import read_odcs
 from medallion.errors import UsageError
 
 LAYERS = ("silver", "gold")
@@ -167,22 +164,9 @@ def packaged_suites() -> tuple[Suite, ...]:
 
 
 def parse_suite(text: str, where: str) -> Suite:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise QualityContractError(f"quality contract {where} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise QualityContractError(f"quality contract {where} must be a YAML mapping")
-    _check_json_schema(raw, where)
-    try:
-        contract = OpenDataContractStandard.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(p) for p in first["loc"])
-        raise QualityContractError(
-            f"quality contract {where} is not a valid ODCS contract at {location}: {first['msg']}"
-        ) from exc
-
+    """Validate a quality contract: ODCS v3 as the source contracts are checked
+    (:func:`medallion.contracts.loader.read_odcs`), then the rules against what the engine runs."""
+    _, contract = read_odcs(text, where, error=QualityContractError, noun="quality contract")
     custom = _custom_properties(contract.customProperties)
     layer = custom.get("layer")
     if layer not in LAYERS:
@@ -320,26 +304,3 @@ def _threshold(fields: Mapping[str, Any], here: str) -> Threshold:
 
 def _custom_properties(items: list[Any] | None) -> dict[str, Any]:
     return {item.property: item.value for item in items or [] if item.property}
-
-
-def _check_json_schema(raw: dict, where: str) -> None:
-    try:
-        import jsonschema
-    except ImportError:  # the pydantic model below still checks the shape
-        return
-    schema = _odcs_json_schema()
-    errors = sorted(
-        jsonschema.Draft201909Validator(schema).iter_errors(raw), key=lambda e: list(e.path)
-    )
-    if errors:
-        first = errors[0]
-        location = ".".join(str(p) for p in first.path) or "(top level)"
-        raise QualityContractError(
-            f"quality contract {where} breaks the ODCS schema at {location}: {first.message}"
-        )
-
-
-@functools.cache
-def _odcs_json_schema() -> dict:
-    text = (resources.files("open_data_contract_standard") / "schema.json").read_text("utf-8")
-    return json.loads(text)

@@ -11,6 +11,13 @@ from pyspark.sql import types as T
 
 Transform = Callable[[DataFrame], DataFrame]
 
+# The type of every money column (amounts, prices, USD figures) in silver and gold.
+MONEY_TYPE = T.DecimalType(18, 2)
+# The surrogate key, and the business id, of the member a fact points at when its customer or
+# product is unknown (each gold dimension holds one such row).
+UNKNOWN_SK = -1
+UNKNOWN_ID = "UNKNOWN"
+
 # Lineage carried from bronze into silver; the tie-break that makes "latest version" total.
 LINEAGE_COLUMNS = ("_run_date", "_record_hash")
 

@@ -12,8 +12,8 @@ from history_versions import account, build, customer
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from medallion.transforms.common import utc_timestamp
-from medallion.transforms.gold.dim_customer import HISTORY_START, OPEN_END, UNKNOWN_SK
+from medallion.transforms.common import UNKNOWN_SK, utc_timestamp
+from medallion.transforms.gold.dim_customer import HISTORY_START, OPEN_END
 
 TS = dt.datetime
 D = dt.date

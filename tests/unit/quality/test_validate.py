@@ -171,13 +171,13 @@ def test_a_broken_sql_rule_fails_alone_and_the_others_still_run(spark, lake):
     [
         (
             "{id: a.b, metric: rowCount, mustBe: 1, severity: error}",
-            "breaks the ODCS schema at schema.0.quality.0.id",
+            "does not conform to ODCS v3: schema[orders].quality[0].id:",
         ),
         (
             "{id: a, metric: rowCount, mustBe: 1, severity: fatal}",
             "severity must be one of error, warn",
         ),
-        ("{id: a, metric: rowCount, severity: error}", "breaks the ODCS schema"),
+        ("{id: a, metric: rowCount, severity: error}", "does not conform to ODCS v3"),
         (
             "{id: a, type: custom, engine: medallion, implementation: nope, severity: warn}",
             "implementation must be one of",

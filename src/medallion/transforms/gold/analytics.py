@@ -1,4 +1,6 @@
-"""Analytics views: ``customer_360`` (one row per current customer) and ``product_performance``.
+"""Analytics views: ``customer_360`` (one row per current customer) and ``product_performance``,
+and the two inputs ``customer_360`` takes from silver (:func:`opportunities_usd`,
+:func:`events_with_customer`).
 
 Revenue counts orders that stand: cancelled and returned orders are counted as orders but add
 no revenue, units or margin. Open pipeline is the USD value of a customer's CRM opportunities
@@ -7,16 +9,54 @@ that are not closed, converted at the latest rate on or before the run date.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-MONEY_TYPE = T.DecimalType(18, 2)
+from medallion.transforms.common import MONEY_TYPE, UNKNOWN_SK, Transform
+from medallion.transforms.silver.fx import convert_to_usd, fx_asof_calendar
+
 NON_REVENUE_STATUSES = ("cancelled", "returned")
 
 
 def _stands() -> F.Column:
     return ~F.col("status").isin(*NON_REVENUE_STATUSES)
+
+
+def opportunities_usd(accounts: DataFrame, fx_rates: DataFrame, as_of: dt.date) -> Transform:
+    """Silver CRM opportunities -> ``customer_id`` (the customer of the opportunity's account;
+    null for a prospect's or an unknown account), ``is_closed`` and ``amount_usd``, converted
+    at the latest rate on or before ``as_of`` (null when the currency has none by then).
+
+    ``accounts`` are silver CRM accounts, ``fx_rates`` silver FX rates.
+    """
+
+    def transform(opportunities: DataFrame) -> DataFrame:
+        asof = fx_rates.transform(fx_asof_calendar(until=as_of))
+        owners = accounts.select("account_id", "customer_id")
+        return (
+            opportunities.join(owners, on="account_id", how="left")
+            .withColumn("_asof", F.lit(as_of))
+            .transform(convert_to_usd(asof, "_asof", "currency", "amount"))
+            .select("customer_id", "is_closed", "amount_usd")
+        )
+
+    return transform
+
+
+def events_with_customer(orders: DataFrame) -> Transform:
+    """Silver order events -> ``customer_id`` (of the event's order in silver ``orders``; null
+    for an event of an unknown order), ``event_id``, ``event_ts`` and ``event_type``."""
+
+    def transform(events: DataFrame) -> DataFrame:
+        owners = orders.select("order_id", "customer_id")
+        return events.join(owners, on="order_id", how="left").select(
+            "customer_id", "event_id", "event_ts", "event_type"
+        )
+
+    return transform
 
 
 def customer_360(
@@ -31,7 +71,7 @@ def customer_360(
     ``opportunities_usd`` holds ``customer_id`` (through the CRM account), ``is_closed`` and
     ``amount_usd``; ``events`` holds ``customer_id``, ``event_ts`` and ``event_type``.
     """
-    current = dim_customer.where(F.col("is_current") & (F.col("customer_sk") != -1))
+    current = dim_customer.where(F.col("is_current") & (F.col("customer_sk") != UNKNOWN_SK))
     revenue = F.when(_stands(), F.col("amount_usd"))
     orders = (
         fact_orders.where(F.col("customer_id").isNotNull())
@@ -112,12 +152,12 @@ def customer_360(
 def product_performance(dim_product: DataFrame, fact_orders: DataFrame) -> DataFrame:
     """Per product: units, orders, distinct customers, revenue, cost and margin in USD, and the
     product's revenue rank within its category (1 = best; ties share a rank)."""
-    products = dim_product.where(F.col("product_sk") != -1).select(
+    products = dim_product.where(F.col("product_sk") != UNKNOWN_SK).select(
         "product_sk", "product_id", "product_name", "category", "cost_usd"
     )
     stands = _stands()
     sales = (
-        fact_orders.where(F.col("product_sk") != -1)
+        fact_orders.where(F.col("product_sk") != UNKNOWN_SK)
         .groupBy("product_sk")
         .agg(
             F.count(F.lit(1)).alias("orders"),

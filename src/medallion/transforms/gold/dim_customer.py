@@ -36,10 +36,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.transforms.common import latest_per_key, utc_timestamp
+from medallion.transforms.common import UNKNOWN_ID, UNKNOWN_SK, latest_per_key, utc_timestamp
 
-UNKNOWN_SK = -1
-UNKNOWN_ID = "UNKNOWN"
 # Naive values meaning UTC; in Spark always through utc_timestamp(), never F.lit(datetime).
 HISTORY_START = dt.datetime(1900, 1, 1)
 OPEN_END = dt.datetime(9999, 12, 31)

@@ -14,10 +14,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from medallion.transforms.common import UNKNOWN_ID, UNKNOWN_SK
 from medallion.transforms.gold.dim_customer import surrogate_key
-
-UNKNOWN_SK = -1
-UNKNOWN_ID = "UNKNOWN"
 
 DIM_PRODUCT_COLUMNS = [
     "product_sk",

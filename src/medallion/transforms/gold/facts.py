@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from medallion.transforms.gold.dim_customer import UNKNOWN_SK
+from medallion.transforms.common import UNKNOWN_SK
 from medallion.transforms.gold.dimensions import date_sk
 
 FACT_ORDERS_COLUMNS = [

@@ -7,14 +7,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from medallion.transforms.common import (
+    MONEY_TYPE,
     clean_string,
     latest_per_key,
     lower_email,
     upper_code,
     version_order,
 )
-
-MONEY_TYPE = T.DecimalType(18, 2)
 
 ACCOUNT_COLUMNS = [
     "account_id",

@@ -11,9 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.transforms.common import clean_string, latest_per_key, month_of
+from medallion.transforms.common import MONEY_TYPE, clean_string, latest_per_key, month_of
 
-MONEY_TYPE = T.DecimalType(18, 2)
 PARTITION = "event_month"
 EVENT_BASE_COLUMNS = [
     "event_id",

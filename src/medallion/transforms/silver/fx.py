@@ -16,11 +16,10 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.transforms.common import Transform, latest_per_key, upper_code
+from medallion.transforms.common import MONEY_TYPE, Transform, latest_per_key, upper_code
 
 USD = "USD"
 RATE_TYPE = T.DecimalType(18, 8)
-MONEY_TYPE = T.DecimalType(18, 2)
 
 FX_SILVER_COLUMNS = [
     "rate_date",

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from medallion.transforms.common import (
+    MONEY_TYPE,
     clean_string,
     latest_per_key,
     month_of,
@@ -21,7 +22,6 @@ from medallion.transforms.common import (
 )
 from medallion.transforms.silver.fx import convert_to_usd
 
-MONEY_TYPE = T.DecimalType(18, 2)
 ORDER_BASE_COLUMNS = [
     "order_id",
     "customer_id",

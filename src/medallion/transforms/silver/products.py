@@ -6,9 +6,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from medallion.transforms.common import clean_string, latest_per_key, version_order
+from medallion.transforms.common import MONEY_TYPE, clean_string, latest_per_key, version_order
 
-MONEY_TYPE = T.DecimalType(18, 2)
 PRODUCT_COLUMNS = [
     "product_id",
     "sku",
