@@ -136,7 +136,8 @@ package: setup  ## build the EMR Serverless artefacts into dist/emr_serverless/
 airflow-test: setup  ## run the DAG once with `airflow dags test` in a throwaway AIRFLOW_HOME
 	rm -rf $(AIRFLOW_TEST_HOME) && mkdir -p $(AIRFLOW_TEST_HOME)
 	export AIRFLOW_HOME=$(AIRFLOW_TEST_HOME) AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	  AIRFLOW__CORE__DAGS_FOLDER=$$(pwd)/dags MEDALLION_DAG_DEADLINE=off; \
+	  AIRFLOW__CORE__DAGS_FOLDER=$$(pwd)/dags MEDALLION_DAG_DEADLINE=off \
+	  AIRFLOW_CONN_FS_DEFAULT='{"conn_type": "fs"}'; \
 	$(BIN)/airflow db migrate >/dev/null && \
 	$(BIN)/medallion generate --scale 0.05 --days 1 --start-date $(AIRFLOW_TEST_DATE) --force && \
 	$(BIN)/airflow dags test daily_pipeline $(AIRFLOW_TEST_DATE) && \

@@ -177,12 +177,25 @@ class QualityConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    webhook_url: SecretStr | None = None
+    """Where the DAG's alerts are POSTed: a webhook URL (a secret), or an Airflow HTTP connection."""
 
-    @field_validator("webhook_url", mode="before")
+    webhook_url: SecretStr | None = None
+    # An Airflow HTTP connection (a secrets backend, ``AIRFLOW_CONN_<ID>``) whose host is the
+    # webhook's URL; used when ``webhook_url`` is not set.
+    http_conn_id: str | None = None
+
+    @field_validator("webhook_url", "http_conn_id", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> AlertsConfig:
+        if self.webhook_url is not None and self.http_conn_id is not None:
+            raise ValueError(
+                "set alerts.webhook_url or alerts.http_conn_id, not both: they name the same webhook"
+            )
+        return self
 
 
 class LockConfig(_Strict):
@@ -199,6 +212,17 @@ class AirflowConfig(_Strict):
     max_retry_delay_seconds: int = Field(default=1800, ge=1)
     execution_timeout_minutes: int = Field(default=120, ge=1)
     deadline_minutes: int = Field(default=360, ge=1)
+    # The landing sensors: how long a task waits for the day's delivery before it fails (without
+    # retries: a missing delivery is not a transient error), and how often it looks.
+    landing_timeout_minutes: int = Field(default=180, ge=1)
+    landing_poke_seconds: int = Field(default=300, ge=1)
+    # Deferrable sensors wait in the triggerer, not in a worker slot. ``airflow dags test`` runs
+    # a deferred sensor's trigger inline without its timeout (Airflow 3.3.2): switch this off
+    # there to have a missing delivery fail after the timeout instead of waiting for ever.
+    landing_deferrable: bool = True
+    # The Airflow filesystem connection the local variant's FileSensors use (an absolute path
+    # ignores its base path; ``airflow connections create-default-connections`` creates it).
+    landing_fs_conn_id: str = "fs_default"
     emr_application_id: str | None = None
     emr_execution_role_arn: str | None = None
     emr_code_uri: str | None = None

@@ -23,14 +23,56 @@ FINAL_JOBS = [
     "publish_gold_to_snowflake",
 ]
 INGESTS = FINAL_JOBS[:5]
-EXPECTED_TASKS = [*FINAL_JOBS[:7], "validate", "publish_gold_to_snowflake"]
-EXPECTED_UPSTREAM = {
+# The job tasks, in order, and their upstream jobs (pipeline_steps).
+JOB_TASKS = [*FINAL_JOBS[:7], "validate", "publish_gold_to_snowflake"]
+JOB_UPSTREAM = {
     **{name: set() for name in INGESTS},
     "bronze_to_silver": set(INGESTS),
     "silver_to_gold": {"bronze_to_silver"},
     "validate": {"silver_to_gold"},
     "publish_gold_to_snowflake": {"validate"},
 }
+# The landing tables each ingest reads, and the sensor that waits for each one's delivery.
+LANDING = {
+    "fx_json_to_bronze": ["fx/fx_rates"],
+    "crm_to_bronze": ["crm/accounts", "crm/contacts", "crm/opportunities"],
+    "snowflake_to_bronze": ["snowflake/customers", "snowflake/products", "snowflake/orders"],
+    "redshift_to_bronze": ["redshift/customer_behavior"],
+    "kafka_events_to_bronze": ["kafka/order_events"],
+}
+
+
+def sensor_id(table: str) -> str:
+    return "landing_" + table.replace("/", "_")
+
+
+SENSORS = {sensor_id(table): table for tables in LANDING.values() for table in tables}
+# The DAG's tasks in the order the factory adds them: each ingest after its sensors.
+EXPECTED_TASKS = [
+    *(task for job in INGESTS for task in [*map(sensor_id, LANDING[job]), job]),
+    *JOB_TASKS[5:],
+]
+EXPECTED_UPSTREAM = {
+    **{sensor: set() for sensor in SENSORS},
+    **JOB_UPSTREAM,
+    **{job: set(map(sensor_id, LANDING[job])) for job in INGESTS},
+}
+# The tasks whose run for a date waits for the previous date's (state carried across dates).
+DEPENDS_ON_PAST = {
+    "kafka_events_to_bronze",
+    "bronze_to_silver",
+    "silver_to_gold",
+    "validate",
+    "publish_gold_to_snowflake",
+}
+GOLD_TABLES = [
+    "dim_customer",
+    "dim_product",
+    "dim_date",
+    "fact_orders",
+    "customer_360",
+    "product_performance",
+]
 
 EMR_SETTINGS = {
     "emr_application_id": "00ftestapp0001",

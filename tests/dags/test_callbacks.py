@@ -114,7 +114,7 @@ def test_slow_webhook_is_cut_off_by_the_timeout(tmp_path, monkeypatch, caplog):
         elapsed = time.perf_counter() - started
 
     assert elapsed < 2.5
-    assert "alert webhook unreachable (TimeoutError)" in caplog.text
+    assert "alert webhook unreachable (ReadTimeout)" in caplog.text
 
 
 def test_webhook_error_status_is_a_warning(tmp_path, caplog):
@@ -132,7 +132,7 @@ def test_unreadable_config_still_logs_the_alert(tmp_path, caplog):
         callback(task_context())
 
     assert "ALERT {" in caplog.text
-    assert "cannot read alerts.webhook_url" in caplog.text
+    assert "cannot read the alerts section of the configuration" in caplog.text
 
 
 def test_deadline_callback_posts_from_the_triggerer_context(tmp_path):
@@ -161,3 +161,87 @@ def test_callbacks_are_importable_by_path_without_airflow_objects():
 def test_unknown_event_is_rejected():
     with pytest.raises(ValueError, match="unknown alert event"):
         AlertCallback("task_exploded")
+
+
+def test_the_webhooks_token_never_reaches_a_log(tmp_path, caplog, capfd):
+    # A Slack-style URL carries its token in the path; the HTTP hook names the URL when the
+    # connection fails. Nothing listens on this port.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t-t0ken"
+    with caplog.at_level(logging.DEBUG):
+        AlertCallback(TASK_FAILED, "local", alert_config(tmp_path, url))(task_context())
+
+    printed = capfd.readouterr()
+    assert "alert webhook unreachable (ConnectionError)" in caplog.text
+    for output in (caplog.text, printed.out, printed.err):
+        assert "s3cr3t-t0ken" not in output
+
+
+def test_an_airflow_http_connection_names_the_webhook(tmp_path, monkeypatch):
+    # alerts.http_conn_id: the notifier looks the connection up the way Airflow does (here from
+    # an AIRFLOW_CONN_ variable, as a secrets backend would hold it); its host is the URL.
+    config = tmp_path / "conn.yaml"
+    config.write_text(
+        f"env: local\nlake: {{root: '{tmp_path / 'lake'}'}}\n"
+        "alerts: {http_conn_id: medallion_test_alerts}\n",
+        encoding="utf-8",
+    )
+    with Webhook() as hook:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MEDALLION_TEST_ALERTS",
+            json.dumps({"conn_type": "http", "host": hook.url}),
+        )
+        AlertCallback(TASK_FAILED, "local", str(config))(task_context())
+
+    [posted] = hook.received
+    assert (posted["alert"], posted["task_id"]) == ("task_failed", "bronze_to_silver")
+
+
+def test_an_undefined_connection_is_a_warning(tmp_path, caplog):
+    config = tmp_path / "conn.yaml"
+    config.write_text("env: local\nalerts: {http_conn_id: no_such_alerts_conn}\n", encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="medallion.alerts"):
+        AlertCallback(TASK_FAILED, "local", str(config))(task_context())
+
+    assert "ALERT {" in caplog.text
+    assert "alert webhook connection 'no_such_alerts_conn' is not defined" in caplog.text
+
+
+def test_the_payload_is_posted_verbatim_not_rendered(tmp_path):
+    # An error message with template braces must not be rendered by the notifier.
+    with Webhook() as hook:
+        AlertCallback(TASK_FAILED, "local", alert_config(tmp_path, hook.url))(
+            task_context(error="bad value {{ ds }} in {'a': 1}")
+        )
+
+    [posted] = hook.received
+    assert posted["error"] == "bad value {{ ds }} in {'a': 1}"
+
+
+def test_a_webhook_url_and_a_connection_id_together_are_a_config_error(tmp_path):
+    from medallion.config import load_settings
+    from medallion.errors import ConfigError
+
+    config = tmp_path / "both.yaml"
+    config.write_text(
+        "env: local\nalerts: {webhook_url: 'http://127.0.0.1:9/x', http_conn_id: c}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"alerts\.webhook_url or alerts\.http_conn_id, not both"):
+        load_settings("local", str(config))
+
+
+def test_alerts_go_through_the_http_providers_notifier():
+    from airflow.providers.http.notifications.http import HttpNotifier
+
+    from medallion.orchestration.callbacks import Webhook as Destination
+    from medallion.orchestration.callbacks import webhook_notifier
+
+    notifier = webhook_notifier({"alert": "task_failed"}, Destination("c", "http://127.0.0.1:9/x"))
+
+    assert isinstance(notifier, HttpNotifier)
+    assert (notifier.method, notifier.json) == ("POST", {"alert": "task_failed"})
+    assert notifier.extra_options == {"timeout": callbacks.WEBHOOK_TIMEOUT_S}
+    assert "127.0.0.1:9" not in repr(Destination("c", "http://127.0.0.1:9/x"))

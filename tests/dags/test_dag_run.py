@@ -3,7 +3,9 @@
 A throwaway AIRFLOW_HOME with SQLite (``airflow db migrate``), the repository's dags/ folder, a
 tmp lake filled by ``medallion generate --scale 0.02 --days 1``, the deadline switched off (its
 alert is checked in test_dag_structure). One run succeeds and leaves the audit trail, gold and the
-warehouse; one forced failure shows the retry, the failure and both alerts reaching a webhook.
+warehouse, after one landing sensor deferred (its delivery's control file is held back until the
+sensor's trigger runs); one forced failure shows the retry, the failure and both alerts reaching a
+webhook.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,8 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "MEDALLION_DAG_DEADLINE": "off",
             "PYSPARK_PYTHON": sys.executable,
+            # The FileSensors' connection (their paths are absolute, so its base path is unused).
+            "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs"}),
         }
     )
     done = subprocess.run(
@@ -46,17 +51,28 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
-def dags_test(env: dict[str, str], workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [AIRFLOW, "dags", "test", "daily_pipeline", *args],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=3300,
-    )
-    (workdir / "dags_test.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    return done
+def dags_test(
+    env: dict[str, str],
+    workdir: Path,
+    *args: str,
+    on_line: Callable[[str], None] | None = None,
+) -> subprocess.CompletedProcess:
+    """``airflow dags test daily_pipeline ARGS``; ``on_line`` sees each line of its output as it
+    comes (stderr merged into stdout)."""
+    command = [AIRFLOW, "dags", "test", "daily_pipeline", *args]
+    lines: list[str] = []
+    with subprocess.Popen(
+        command, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+        returncode = process.wait(timeout=60)
+    output = "".join(lines)
+    (workdir / "dags_test.log").write_text(output, encoding="utf-8")
+    return subprocess.CompletedProcess(command, returncode, output, "")
 
 
 def task_instances(env: dict[str, str], logical_date: str) -> dict[str, tuple[str, int]]:
@@ -88,6 +104,7 @@ def test_dags_test_runs_the_daily_chain(airflow_env, tmp_path):
             retry_delay_seconds=1,
             max_retry_delay_seconds=2,
             execution_timeout_minutes=20,
+            landing_poke_seconds=1,
         )
         generated = subprocess.run(
             [
@@ -101,11 +118,24 @@ def test_dags_test_runs_the_daily_chain(airflow_env, tmp_path):
             timeout=600,
         )
         assert generated.returncode == 0, generated.stderr[-3000:]
+        # The FX delivery's control file arrives late: only once its sensor has deferred and
+        # ``dags test`` runs the sensor's trigger (inline, as the triggerer would).
+        control = lake / "landing" / "fx" / "fx_rates" / f"dt={RUN_DATE}" / "_control.json"
+        held = control.with_name("_control.json.held")
+        control.rename(held)
+
+        def deliver_when_deferred(line: str) -> None:
+            if "running trigger in line" in line and held.exists():
+                held.rename(control)
 
         env = {**airflow_env, "MEDALLION_CONFIG": str(config), "MEDALLION_WORKDIR": str(tmp_path)}
-        done = dags_test(env, tmp_path, RUN_DATE)
+        done = dags_test(env, tmp_path, RUN_DATE, on_line=deliver_when_deferred)
 
-    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert control.is_file() and not held.exists()
+    # The sensor's trigger found the late delivery (the others found theirs on the first poke).
+    found = [line for line in done.stdout.splitlines() if "FileTrigger" in line]
+    assert len(found) == 1 and f"Found File {control}" in found[0], found
     states = task_instances(env, RUN_DATE)
     assert states == {task: ("success", 1) for task in EXPECTED_TASKS}
     records = audit_records(lake, RUN_DATE)

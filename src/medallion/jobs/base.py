@@ -63,6 +63,20 @@ class Job:
     # An ingest reads only its own landing folder and writes only its own bronze tables, so the
     # ingests of one date may run at the same time (the DAG runs them as parallel tasks).
     ingest: bool = False
+    # The landing tables ("<source>/<table>") an ingest reads for its run date: the DAG waits for
+    # their delivery before it runs the job.
+    landing: tuple[str, ...] = ()
+    # A stream: each run takes every file that arrived since the last one (a checkpoint), so a
+    # run depends on the runs before it, and a day's folder has no control file to wait for.
+    streaming: bool = False
+
+    @property
+    def independent_dates(self) -> bool:
+        """Whether its run for one date reads and writes nothing another date's run left: true of
+        a batch ingest only (it replaces its date's bronze partition). Everything after bronze
+        carries state across dates (silver's current state, gold's SCD2 history, the warehouse),
+        as does a stream's checkpoint."""
+        return self.ingest and not self.streaming
 
 
 def check_conservation(table: TableCount) -> None:

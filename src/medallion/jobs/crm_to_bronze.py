@@ -19,4 +19,5 @@ CRM_TO_BRONZE = Job(
     "CRM accounts, contacts, opportunities (CSV) into bronze under their contracts; rejects to quarantine",
     run,
     ingest=True,
+    landing=TABLES,
 )

@@ -18,4 +18,5 @@ FX_JSON_TO_BRONZE = Job(
     "FX rates (JSON lines) from landing/fx into bronze under their contract; rejects to quarantine",
     run,
     ingest=True,
+    landing=TABLES,
 )

@@ -410,4 +410,6 @@ KAFKA_JOB = Job(
     "stream new Kafka order-event files into bronze (checkpointed, deduplicated, late events quarantined)",
     run,
     ingest=True,
+    landing=("kafka/order_events",),
+    streaming=True,
 )

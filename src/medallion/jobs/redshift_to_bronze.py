@@ -19,4 +19,5 @@ REDSHIFT_TO_BRONZE = Job(
     "Redshift customer behavior (CSV) into bronze under its contract; rejects to quarantine",
     run,
     ingest=True,
+    landing=TABLES,
 )

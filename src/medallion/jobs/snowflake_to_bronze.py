@@ -19,4 +19,5 @@ SNOWFLAKE_TO_BRONZE = Job(
     "Snowflake customers, products, orders (CSV) into bronze under their contracts; rejects to quarantine",
     run,
     ingest=True,
+    landing=TABLES,
 )

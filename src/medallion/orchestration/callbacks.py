@@ -1,13 +1,15 @@
 """Alerting callbacks for the Airflow DAG: task failure, task retry and a missed DAG-run deadline.
 
 Every alert is one JSON object, logged on the ``medallion.alerts`` logger (one line, easy to
-ship and to grep) and POSTed to ``alerts.webhook_url`` when the configuration sets one. The
-webhook URL is a secret: it is read from the configuration when an alert fires (so it never sits
-in a DAG object or in Airflow's database), and it is never logged. Alerting never fails a task:
-a webhook that is down, slow or rejects the request costs one warning line, nothing more.
+ship and to grep) and POSTed as JSON by the http provider's ``HttpNotifier`` when the
+configuration names a webhook: ``alerts.webhook_url`` (the notifier's HTTP connection is derived
+from it when the alert fires, so the URL never sits in a DAG object, in Airflow's database or in
+a log: it is registered with Airflow's secrets masker) or ``alerts.http_conn_id`` (an Airflow HTTP
+connection, e.g. from a secrets backend, whose host is the webhook's URL). Alerting never fails a
+task: a webhook that is down, slow or rejects the request costs one warning line, nothing more.
 
-This module imports nothing from Airflow, so the triggerer (which runs the deadline callback),
-the workers and the tests can all import it cheaply.
+This module imports Airflow only when an alert is sent, so the triggerer (which runs the deadline
+callback), the workers and the tests can all import it cheaply.
 """
 
 from __future__ import annotations
@@ -16,14 +18,25 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.providers.http.notifications.http import HttpNotifier
 
 log = logging.getLogger("medallion.alerts")
+# The HTTP hook's own lines: it names the request's URL when it sends (debug) and when the
+# connection fails (warning), and a webhook's URL carries its token. Only its errors (the
+# status and the body of a rejected POST) are kept; our warning says what happened.
+hook_log = logging.getLogger("medallion.alerts.http")
+hook_log.setLevel(logging.ERROR)
 
 WEBHOOK_TIMEOUT_S = 5.0
+# The id of the HTTP connection derived from ``alerts.webhook_url`` (it exists only in memory,
+# for the one POST; Airflow's connections are not consulted for it).
+DERIVED_CONN_ID = "medallion_alerts_webhook"
 TASK_FAILED = "task_failed"
 TASK_RETRY = "task_retry"
 DEADLINE_MISSED = "dag_run_deadline_missed"
@@ -62,8 +75,17 @@ def build_alert(event: str, context: Mapping[str, Any] | None, env: str) -> dict
     return payload
 
 
-def send_alert(payload: Mapping[str, Any], webhook_url: str | None) -> bool:
-    """Log ``payload`` as one JSON line and POST it to ``webhook_url`` if given.
+@dataclass(frozen=True)
+class Webhook:
+    """Where alerts go: an Airflow HTTP connection id, and the URL when it is derived from
+    ``alerts.webhook_url`` (then no Airflow connection is looked up). The URL is a secret."""
+
+    conn_id: str
+    url: str | None = field(default=None, repr=False)
+
+
+def send_alert(payload: Mapping[str, Any], webhook: Webhook | None) -> bool:
+    """Log ``payload`` as one JSON line and POST it with the ``HttpNotifier`` to ``webhook``.
 
     Returns whether the webhook accepted it (False when there is none). Never raises.
     """
@@ -72,45 +94,98 @@ def send_alert(payload: Mapping[str, Any], webhook_url: str | None) -> bool:
     except Exception:  # a payload that cannot be serialised still gets reported
         line = json.dumps({"alert": str(payload.get("alert")), "text": str(payload.get("text"))})
     log.error("ALERT %s", line)
-    if not webhook_url:
+    if webhook is None:
         return False
-    request = urllib.request.Request(
-        webhook_url,
-        data=line.encode("utf-8"),
-        headers={"Content-Type": "application/json", "User-Agent": "medallion-alerts"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        log.warning("alert webhook rejected the alert: HTTP %s", exc.code)
+        from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+
+        # notify(), not the notifier's __call__: that would render the payload as a Jinja
+        # template, and an error message may well contain braces.
+        webhook_notifier(json.loads(line), webhook).notify({})
+    except AirflowNotFoundException:
+        log.warning(
+            "alert webhook connection '%s' is not defined in Airflow; the alert is in this log "
+            "only",
+            webhook.conn_id,
+        )
         return False
-    except Exception as exc:  # down, slow, DNS, TLS: alerting must never fail the task
+    except AirflowException as exc:  # the hook's check_response: "<status>:<reason>"
+        log.warning("alert webhook rejected the alert: HTTP %s", _status_text(exc))
+        return False
+    except Exception as exc:  # down, slow, DNS, TLS, no such connection: never fail the task
         log.warning(
             "alert webhook unreachable (%s); the alert is in this log only", type(exc).__name__
         )
         return False
-    return 200 <= status < 300
+    return True
 
 
-def webhook_url_for(env: str, config: str | None) -> str | None:
-    """``alerts.webhook_url`` from the configuration, or None when unset or unreadable."""
+def webhook_notifier(payload: Mapping[str, Any], webhook: Webhook) -> HttpNotifier:
+    """The http provider's ``HttpNotifier`` that POSTs ``payload`` as JSON to ``webhook``."""
+    from airflow.providers.http.hooks.http import HttpHook
+    from airflow.providers.http.notifications.http import HttpNotifier
+    from airflow.sdk import Connection
+    from airflow.sdk.log import mask_secret
+
+    class _WebhookHook(HttpHook):
+        """An HttpHook that logs to ``hook_log`` and, when the URL comes from the config, uses
+        the connection derived from it instead of looking one up."""
+
+        def get_connection(self, conn_id: str) -> Connection:  # type: ignore[override]
+            if webhook.url is None:
+                return super().get_connection(conn_id)
+            return Connection(conn_id=conn_id, conn_type="http", host=webhook.url)
+
+        @property
+        def log(self) -> logging.Logger:  # type: ignore[override]
+            return hook_log
+
+    class _WebhookNotifier(HttpNotifier):
+        @property
+        def hook(self) -> HttpHook:  # type: ignore[override]
+            return _WebhookHook(method=self.method, http_conn_id=self.http_conn_id)
+
+    if webhook.url is not None:
+        # Airflow masks these in every task and triggerer log line (the hook's own included).
+        mask_secret(webhook.url)
+        secret_part = urllib.parse.urlsplit(webhook.url)._replace(scheme="", netloc="").geturl()
+        if len(secret_part) > 8:  # a path or query that carries a token
+            mask_secret(secret_part)
+    return _WebhookNotifier(
+        http_conn_id=webhook.conn_id,
+        json=dict(payload),
+        headers={"Content-Type": "application/json", "User-Agent": "medallion-alerts"},
+        extra_options={"timeout": WEBHOOK_TIMEOUT_S},
+    )
+
+
+def webhook_for(env: str, config: str | None) -> Webhook | None:
+    """The configured webhook (``alerts.webhook_url``, else ``alerts.http_conn_id``), or None
+    when neither is set or the configuration cannot be read."""
     try:
         from medallion.config import load_settings
 
-        secret = load_settings(env, config).alerts.webhook_url
+        alerts = load_settings(env, config).alerts
     except Exception as exc:  # a broken config must not turn an alert into a crash
-        log.warning("cannot read alerts.webhook_url from the configuration (%s)", exc)
+        log.warning("cannot read the alerts section of the configuration (%s)", exc)
         return None
-    return secret.get_secret_value() if secret is not None else None
+    if alerts.webhook_url is not None:
+        return Webhook(DERIVED_CONN_ID, alerts.webhook_url.get_secret_value())
+    if alerts.http_conn_id is not None:
+        return Webhook(alerts.http_conn_id)
+    return None
+
+
+def _status_text(exc: Exception) -> str:
+    # HttpHook.check_response raises AirflowException("500:Internal Server Error").
+    return str(exc).split(":", 1)[0].strip() or type(exc).__name__
 
 
 class AlertCallback:
     """A task callback (``on_failure_callback`` / ``on_retry_callback``) that sends one alert.
 
-    It holds only the environment name and the config location; the webhook URL is looked up
-    from the configuration when the callback fires.
+    It holds only the environment name and the config location; the webhook is looked up from
+    the configuration when the callback fires.
     """
 
     def __init__(self, event: str, env: str = "local", config: str | None = None) -> None:
@@ -123,7 +198,7 @@ class AlertCallback:
     def __call__(self, context: Mapping[str, Any]) -> None:
         try:
             payload = build_alert(self.event, context, self.env)
-            send_alert(payload, webhook_url_for(self.env, self.config))
+            send_alert(payload, webhook_for(self.env, self.config))
         except Exception:  # the last line of defence: a callback never raises into Airflow
             log.exception("alert callback %s failed", self.event)
 
@@ -158,7 +233,7 @@ async def deadline_missed(
 
     def fire() -> None:
         payload = build_alert(DEADLINE_MISSED, context, env)
-        send_alert(payload, webhook_url_for(env, config))
+        send_alert(payload, webhook_for(env, config))
 
     try:
         await asyncio.to_thread(fire)

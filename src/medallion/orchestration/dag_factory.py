@@ -5,14 +5,20 @@
   succeeds; 1 (the job ran and failed) fails the try and is retried, unless it is the quality
   gate's verdict on the data; 2 (bad usage or configuration) fails the task at once: no retry
   can fix either of those.
-* ``emr_serverless``: each task is an ``EmrServerlessStartJobOperator`` that submits the small
-  ``medallion_entry.py`` with the same CLI arguments and ships the packed virtual environment with
-  ``spark.archives`` (see deploy/emr_serverless and docs/DEPLOY.md).
+* ``emr_serverless``: each Spark task is a deferrable ``EmrServerlessStartJobOperator`` that
+  submits the small ``medallion_entry.py`` with the same CLI arguments and ships the packed
+  virtual environment with ``spark.archives`` (see deploy/emr_serverless and docs/DEPLOY.md). A
+  job that needs no Spark (``Job.needs_spark``: the warehouse publish reads gold with
+  ``deltalake``) runs the CLI on the Airflow worker instead, as in the local variant.
 
-The graph is the JOB_MAP's: the ``*_to_bronze`` ingests run in parallel, then the remaining jobs
-in registry order, with ``validate`` (``medallion validate``) just before the warehouse publish so
-that a failed blocking check stops the publish. Every task gets retries with exponential backoff
-and a cap, an execution timeout, and failure and retry alerts; the DAG run gets a deadline alert.
+The graph is the JOB_MAP's: each ingest waits for its landing tables' delivery (a deferrable
+sensor per table: ``FileSensor`` locally, ``S3KeySensor`` on S3), the ingests run in parallel,
+then the remaining jobs in registry order, with ``validate`` (``medallion validate``) just before
+the warehouse publish so that a failed blocking check stops the publish. Every task that carries
+state across dates (everything but the batch ingests) has ``depends_on_past``: day D+1 waits for
+day D to succeed. Every task gets retries with exponential backoff and a cap, an execution
+timeout, and failure and retry alerts; the DAG run gets a deadline alert. Silver_to_gold and the
+publish declare the gold tables (in the lake and in the warehouse) as Assets they update.
 
 ``{{ ds }}`` is the day whose extracts a run processes: the schedule is a data-interval timetable,
 so the run for 2025-01-13 starts after that day ends (as in Airflow 2), and
@@ -35,6 +41,7 @@ from typing import Any
 
 from airflow.sdk import (
     DAG,
+    Asset,
     AsyncCallback,
     BaseOperator,
     CronDataIntervalTimetable,
@@ -45,7 +52,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from medallion.chain import GATE_FAILED, VALIDATE, gate_position
 from medallion.config import AirflowConfig, Settings, load_settings, read_text
+from medallion.contracts.control import CONTROL_FILE
 from medallion.errors import ConfigError
+from medallion.jobs.base import Job
 from medallion.orchestration.callbacks import deadline_missed, on_task_failure, on_task_retry
 
 DAG_ID = "daily_pipeline"
@@ -61,6 +70,9 @@ ENTRY_POINT = "medallion_entry.py"
 ENV_ALIAS = "environment"
 ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
 EMR_WAITER_DELAY_S = 30
+# A stream's day folder has no control file: its sensor waits for the first micro-batch file.
+STREAM_FILES = "*.jsonl"
+LANDING_TASK_PREFIX = "landing_"
 DEADLINE_OFF = {"off", "0", "false", "no", "disabled"}
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 # Variables that hold secrets are never copied into a job run's (visible) configuration.
@@ -74,30 +86,86 @@ SECRET_NAME = re.compile(
 
 @dataclass(frozen=True)
 class Step:
-    """One task of the pipeline: its id, the CLI arguments (after ``medallion``) and upstreams."""
+    """One task of the pipeline: its id, the CLI arguments (after ``medallion``) and upstreams.
+
+    ``depends_on_past``: the run for date D waits until D-1's run of this task succeeded (the
+    task reads state an earlier date left). ``spark``: it needs a Spark cluster (on EMR
+    Serverless it is a job run; otherwise the CLI runs on the Airflow worker). ``landing``: the
+    waits for the deliveries it reads.
+    """
 
     task_id: str
     arguments: tuple[str, ...]
     upstream: tuple[str, ...] = ()
+    depends_on_past: bool = True
+    spark: bool = True
+    landing: tuple[LandingWait, ...] = ()
 
 
-def pipeline_steps(job_names: Sequence[str]) -> list[Step]:
+@dataclass(frozen=True)
+class LandingWait:
+    """A sensor for one landing table's delivery for ``{{ ds }}``.
+
+    ``key`` is relative to the lake root. A batch delivery is complete when its control file is
+    there (the export writes it last, with the record counts bronze reconciles). A stream has no
+    control file: its sensor waits for the day's first micro-batch file, and ``optional`` lets
+    the stream's ingest run without it when none comes (a quiet topic is not a missing delivery;
+    the anomaly gate judges the day's volume).
+    """
+
+    task_id: str
+    table: str
+    key: str
+    optional: bool = False
+
+
+def landing_waits(job: Job) -> tuple[LandingWait, ...]:
+    """One sensor per landing table ``job`` reads for the run date."""
+    marker = STREAM_FILES if job.streaming else CONTROL_FILE
+    return tuple(
+        LandingWait(
+            task_id=LANDING_TASK_PREFIX + table.replace("/", "_"),
+            table=table,
+            key=f"landing/{table}/dt={RUN_DATE}/{marker}",
+            optional=job.streaming,
+        )
+        for table in job.landing
+    )
+
+
+def pipeline_steps(jobs: Sequence[Job]) -> list[Step]:
     """The DAG's tasks and edges for the registry's jobs, in order.
 
-    Ingests (``*_to_bronze``) have no upstream; every later job depends on the one before it,
-    the first of them on every ingest; ``validate`` runs right before the first publish job (or
-    last, when there is none).
+    Ingests have no upstream job (only their landing sensors); every later job depends on the
+    one before it, the first of them on every ingest; ``validate`` runs right before the first
+    publish job (or last, when there is none). Every step but a batch ingest depends on its
+    past: a batch ingest replaces its own date's bronze partition and reads nothing an earlier
+    date left, while every other step builds on state the previous date's run left (a stream's
+    checkpoint, silver's current state, gold's SCD2 history, the warehouse's merged rows).
     """
-    ingests = [name for name in job_names if name.endswith("_to_bronze")]
-    downstream: list[str] = [name for name in job_names if name not in ingests]
-    downstream.insert(gate_position(downstream), VALIDATE_TASK)
+    ingests = [job for job in jobs if job.ingest]
+    later = [job for job in jobs if not job.ingest]
+    downstream: list[Job | None] = list(later)
+    downstream.insert(gate_position([job.name for job in later]), None)
 
-    steps = [Step(name, _run_args(name)) for name in ingests]
-    previous: tuple[str, ...] = tuple(ingests)
-    for name in downstream:
-        args = ("validate", "--run-date", RUN_DATE) if name == VALIDATE_TASK else _run_args(name)
-        steps.append(Step(name, args, previous))
-        previous = (name,)
+    steps = [
+        Step(
+            job.name,
+            _run_args(job.name),
+            depends_on_past=not job.independent_dates,
+            spark=job.needs_spark,
+            landing=landing_waits(job),
+        )
+        for job in ingests
+    ]
+    previous: tuple[str, ...] = tuple(job.name for job in ingests)
+    for job in downstream:
+        if job is None:  # the quality gate: medallion validate, on Spark
+            step = Step(VALIDATE_TASK, ("validate", "--run-date", RUN_DATE), previous)
+        else:
+            step = Step(job.name, _run_args(job.name), previous, spark=job.needs_spark)
+        steps.append(step)
+        previous = (step.task_id,)
     return steps
 
 
@@ -294,10 +362,13 @@ def build_daily_pipeline(
             f"({airflow.max_retry_delay_seconds}) is below airflow.retry_delay_seconds "
             f"({airflow.retry_delay_seconds})"
         )
-    if job_names is None:
-        from medallion.jobs import JOB_MAP
+    from medallion.jobs import JOB_MAP
 
+    if job_names is None:
         job_names = list(JOB_MAP)
+    unknown = [name for name in job_names if name not in JOB_MAP]
+    if unknown:
+        raise ConfigError(f"unknown job(s) {', '.join(unknown)}; jobs are: {', '.join(JOB_MAP)}")
     config = _config_argument(settings, variant)
     # Callbacks run on the Airflow side, which reads the config the DAG was built from.
     alert_config = _local_config(settings.source)
@@ -335,29 +406,146 @@ def build_daily_pipeline(
         deadline=deadline_alert,
         tags=["medallion", settings.env, variant],
     )
-    steps = pipeline_steps(job_names)
+    steps = pipeline_steps([JOB_MAP[name] for name in job_names])
     extra = _cli_suffix(settings.env, config)
     driver_env = (
         forwarded_environment(settings, os.environ if environ is None else environ)
         if variant == "emr_serverless"
         else {}
     )
+    cwd = Path(workdir or os.getcwd()).resolve()
+    lake_root = lake_location(settings, cwd)
+    outlets = {
+        "silver_to_gold": lake_gold_assets(lake_root),
+        "publish_gold_to_snowflake": warehouse_assets(settings, cwd),
+    }
     with dag:
         tasks: dict[str, BaseOperator] = {}
         for step in steps:
+            sensors = [_landing_sensor(wait, lake_root, airflow) for wait in step.landing]
             arguments = (*step.arguments, *extra)
-            if variant == "local":
-                tasks[step.task_id] = MedallionCliOperator(
-                    task_id=step.task_id,
-                    arguments=arguments,
-                    python=python or sys.executable,
-                    cwd=str(Path(workdir or os.getcwd()).resolve()),
-                )
+            common: dict[str, Any] = {
+                "task_id": step.task_id,
+                "depends_on_past": step.depends_on_past,
+                "outlets": outlets.get(step.task_id, []),
+            }
+            if any(wait.optional for wait in step.landing):
+                # A stream's sensor that found no file by its timeout is skipped, not failed.
+                common["trigger_rule"] = "none_failed"
+            if variant == "emr_serverless" and step.spark:
+                tasks[step.task_id] = _emr_task(arguments, settings, driver_env, **common)
             else:
-                tasks[step.task_id] = _emr_task(step.task_id, arguments, settings, driver_env)
+                # Locally every job; on EMR Serverless the jobs that need no Spark (the
+                # warehouse publish), on the Airflow worker with the config the DAG was built
+                # from: the CLI loads the same settings the DAG has.
+                cli_arguments = (
+                    arguments
+                    if variant == "local"
+                    else (
+                        *step.arguments,
+                        *_cli_suffix(settings.env, _local_config(settings.source)),
+                    )
+                )
+                tasks[step.task_id] = MedallionCliOperator(
+                    arguments=cli_arguments,
+                    python=python or sys.executable,
+                    cwd=str(cwd),
+                    **common,
+                )
             for upstream in step.upstream:
                 tasks[upstream] >> tasks[step.task_id]
+            sensors >> tasks[step.task_id]
     return dag
+
+
+# --- landing sensors and assets -----------------------------------------------------------------
+
+
+def lake_location(settings: Settings, cwd: Path) -> str:
+    """The lake root without a trailing slash: a URI (``s3://…``) as configured, or a local
+    folder as an absolute path, resolved against ``cwd`` (where the local tasks run)."""
+    root = settings.lake.root
+    if "://" in root:
+        return root.rstrip("/")
+    return str((cwd / root).resolve())
+
+
+def _landing_sensor(wait: LandingWait, lake_root: str, airflow: AirflowConfig) -> BaseOperator:
+    """A deferrable sensor for one delivery: it waits in the triggerer, not in a worker slot.
+
+    Its timeout (``airflow.landing_timeout_minutes``) fails it for good, without retries: a
+    delivery that has not come will not come sooner on a retry (Airflow never retries a sensor
+    timeout). Retries stay for real errors (S3 throttled, a credential refreshing).
+    """
+    timeout = dt.timedelta(minutes=airflow.landing_timeout_minutes)
+    poke = dt.timedelta(seconds=airflow.landing_poke_seconds)
+    common: dict[str, Any] = {
+        "task_id": wait.task_id,
+        "deferrable": airflow.landing_deferrable,
+        "timeout": timeout,
+        "poke_interval": poke,
+        # Poking in a worker (landing_deferrable off) must reach the sensor's own timeout, which
+        # is never retried, before the task's execution timeout, which would be.
+        "execution_timeout": timeout + poke,
+        "soft_fail": wait.optional,
+        "depends_on_past": False,
+    }
+    key = f"{lake_root}/{wait.key}"
+    if lake_root.startswith("s3://"):
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+
+        return S3KeySensor(
+            bucket_key=key,
+            wildcard_match="*" in wait.key,
+            aws_conn_id=airflow.aws_conn_id,
+            **common,
+        )
+    if "://" in lake_root:
+        raise ConfigError(
+            f"lake.root '{lake_root}' is neither a local folder nor on s3://: the DAG's landing "
+            "sensors cannot watch it"
+        )
+    from airflow.providers.standard.sensors.filesystem import FileSensor
+
+    return FileSensor(
+        filepath=key,
+        fs_conn_id=airflow.landing_fs_conn_id,
+        **common,
+    )
+
+
+def lake_gold_assets(lake_root: str) -> list[Asset]:
+    """The gold tables in the lake, as the Assets ``silver_to_gold`` updates: their folders'
+    URIs (``s3://…/gold/<table>``, or ``file:///…/gold/<table>`` for a local lake)."""
+    from medallion.transforms.gold.catalog import GOLD_TABLES
+
+    base = lake_root if "://" in lake_root else Path(lake_root).as_uri()
+    return [
+        Asset(name=f"medallion.gold.{table}", uri=f"{base}/gold/{table}") for table in GOLD_TABLES
+    ]
+
+
+def warehouse_assets(settings: Settings, cwd: Path) -> list[Asset]:
+    """The warehouse tables the publish updates (``warehouse.publish``, else every gold table),
+    as Assets: ``snowflake://<account>/<DATABASE>/<SCHEMA>/<TABLE>`` (the Snowflake provider's
+    URI form, identifiers as Snowflake resolves them unquoted) or, for DuckDB,
+    ``duckdb://localhost/<absolute file path>/<schema>/<table>`` (the file on this host)."""
+    from medallion.transforms.gold.catalog import GOLD_TABLES
+
+    warehouse = settings.warehouse
+    tables = list(dict.fromkeys(warehouse.publish or GOLD_TABLES))
+    if warehouse.type == "snowflake" and warehouse.snowflake is not None:
+        sf = warehouse.snowflake
+        base = f"snowflake://{sf.account}/{sf.database.upper()}/{sf.schema_.upper()}"
+        uris = {table: f"{base}/{table.upper()}" for table in tables}
+    else:
+        path = Path(warehouse.duckdb.path)
+        database = path if path.is_absolute() else (cwd / path).resolve()
+        uris = {
+            table: f"duckdb://localhost{database.as_posix()}/{warehouse.duckdb.schema_}/{table}"
+            for table in tables
+        }
+    return [Asset(name=f"medallion.warehouse.{table}", uri=uri) for table, uri in uris.items()]
 
 
 def dag_from_environment(environ: Mapping[str, str], project_root: str | os.PathLike[str]) -> DAG:
@@ -385,8 +573,16 @@ def dag_from_environment(environ: Mapping[str, str], project_root: str | os.Path
 
 
 def _emr_task(
-    task_id: str, arguments: Sequence[str], settings: Settings, driver_env: Mapping[str, str]
+    arguments: Sequence[str],
+    settings: Settings,
+    driver_env: Mapping[str, str],
+    *,
+    task_id: str,
+    **kwargs: Any,
 ) -> BaseOperator:
+    """A deferrable EMR Serverless job run: the worker submits it and frees its slot; the
+    triggerer polls the job run every ``EMR_WAITER_DELAY_S`` until it ends or the execution
+    timeout passes (then the job run is cancelled; it also stops itself at the same time)."""
     from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 
     airflow = settings.airflow
@@ -406,8 +602,10 @@ def _emr_task(
         },
         aws_conn_id=airflow.aws_conn_id,
         wait_for_completion=True,
+        deferrable=True,
         waiter_delay=EMR_WAITER_DELAY_S,
         waiter_max_attempts=math.ceil(timeout_s / EMR_WAITER_DELAY_S) + 1,
+        **kwargs,
     )
 
 
