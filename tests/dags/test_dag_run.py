@@ -15,13 +15,17 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from dag_helpers import DAGS_FOLDER, EXPECTED_TASKS, FINAL_JOBS, Webhook, write_config
 
 pytestmark = [pytest.mark.dag, pytest.mark.slow]
+
+HELD_DELIVERY_FALLBACK_S = 900  # see test_dags_test_runs_the_daily_chain
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RUN_DATE = "2025-01-13"
@@ -124,12 +128,27 @@ def test_dags_test_runs_the_daily_chain(airflow_env, tmp_path):
         held = control.with_name("_control.json.held")
         control.rename(held)
 
-        def deliver_when_deferred(line: str) -> None:
-            if "running trigger in line" in line and held.exists():
-                held.rename(control)
+        delivered = threading.Lock()
 
+        def deliver() -> None:
+            with delivered:
+                if held.exists():
+                    held.rename(control)
+
+        def deliver_when_deferred(line: str) -> None:
+            if "running trigger in line" in line:
+                deliver()
+
+        # ``dags test`` gives an inline trigger no timeout: should the line above never come,
+        # the file is delivered anyway after a while, so the run ends (and the assertion on the
+        # trigger below fails) instead of waiting for ever.
+        fallback = threading.Timer(HELD_DELIVERY_FALLBACK_S, deliver)
+        fallback.start()
         env = {**airflow_env, "MEDALLION_CONFIG": str(config), "MEDALLION_WORKDIR": str(tmp_path)}
-        done = dags_test(env, tmp_path, RUN_DATE, on_line=deliver_when_deferred)
+        try:
+            done = dags_test(env, tmp_path, RUN_DATE, on_line=deliver_when_deferred)
+        finally:
+            fallback.cancel()
 
     assert done.returncode == 0, done.stdout[-5000:]
     assert control.is_file() and not held.exists()
