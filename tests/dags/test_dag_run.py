@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from dag_helpers import DAGS_FOLDER, EXPECTED_TASKS, FINAL_JOBS, Webhook, write_config
 
 pytestmark = [pytest.mark.dag, pytest.mark.slow]
