@@ -1,4 +1,5 @@
-"""Facts, dimensions and analytics on tiny datasets with values computed by hand."""
+"""The inputs customer_360 takes from silver: opportunities in USD with their customer, and order
+events with theirs. Whole frames compared, schema included."""
 
 from __future__ import annotations
 
@@ -8,79 +9,66 @@ from decimal import Decimal
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from medallion.transforms.gold import analytics, dimensions, facts
-from medallion.transforms.gold.dim_customer import HISTORY_START, OPEN_END
+from medallion.transforms.gold import analytics
+from medallion.transforms.gold.analytics import events_with_customer, opportunities_usd
 
 D, TS = dt.date, dt.datetime
-DIM_C = "customer_sk long, customer_id string, valid_from timestamp, valid_to timestamp, is_current boolean"
-ORDERS = (
-    "order_id string, customer_id string, product_id string, order_ts timestamp, order_date date, quantity int, "
-    "unit_price decimal(18,2), amount decimal(18,2), currency string, fx_rate decimal(18,8), fx_rate_date date, "
-    "amount_usd decimal(18,2), status string"
-)
+RUN_DATE = D(2025, 1, 15)
 
 
-def test_fact_takes_the_customer_version_valid_at_order_time_and_unknowns_point_at_minus_one(spark):
-    change = TS(2025, 1, 14, 12)
-    dim_c = spark.createDataFrame(
-        [(-1, "UNKNOWN", HISTORY_START, OPEN_END, True), (11, "C1", HISTORY_START, change, False), (12, "C1", change, OPEN_END, True)],
-        DIM_C,
-    )  # fmt: skip
-    dim_p = spark.createDataFrame(
-        [(-1, "UNKNOWN"), (21, "P1")], "product_sk long, product_id string"
+def test_opportunities_get_their_accounts_customer_and_usd_at_the_rate_as_of_the_run_date(spark):
+    accounts = spark.createDataFrame(
+        [("A1", "Acme", "C1"), ("A2", "Prospect Ltd", None)],
+        "account_id string, account_name string, customer_id string",
     )
+    fx_rates = spark.createDataFrame(
+        [(D(2025, 1, 10), "USD", "EUR", Decimal("0.80000000")),
+         (D(2025, 1, 13), "USD", "EUR", Decimal("0.90000000")),
+         (D(2025, 1, 16), "USD", "EUR", Decimal("0.50000000")),  # after the run date: not used
+         (D(2025, 1, 20), "USD", "JPY", Decimal("150.00000000"))],  # no JPY rate by the run date
+        "rate_date date, base_ccy string, quote_ccy string, rate decimal(18,8)",
+    )  # fmt: skip
+    opportunities = spark.createDataFrame(
+        [("O1", "A1", Decimal("90.00"), "EUR", False),
+         ("O2", "A1", Decimal("50.00"), "USD", True),
+         ("O3", "A2", Decimal("10.00"), "EUR", False),
+         ("O4", "A404", Decimal("1000.00"), "JPY", False)],
+        "opportunity_id string, account_id string, amount decimal(18,2), currency string, is_closed boolean",
+    )  # fmt: skip
+
+    result = opportunities.transform(opportunities_usd(accounts, fx_rates, RUN_DATE))
+
+    expected = spark.createDataFrame(
+        [("C1", False, Decimal("100.00")),
+         ("C1", True, Decimal("50.00")),
+         (None, False, Decimal("11.11")),
+         (None, False, None)],
+        "customer_id string, is_closed boolean, amount_usd decimal(18,2)",
+    )  # fmt: skip
+    assertDataFrameEqual(result, expected)
+
+
+def test_events_get_the_customer_of_their_order_and_an_unknown_order_leaves_it_null(spark):
     orders = spark.createDataFrame(
-        [
-            ("O1", "C1", "P1", TS(2025, 1, 14, 11, 59), D(2025, 1, 14), 1, Decimal("1.00"), Decimal("1.00"), "USD", Decimal(1), D(2025, 1, 14), Decimal("1.00"), "paid"),
-            ("O2", "C1", "P1", TS(2025, 1, 14, 12), D(2025, 1, 14), 1, Decimal("1.00"), Decimal("1.00"), "USD", Decimal(1), D(2025, 1, 14), Decimal("1.00"), "paid"),
-            ("O3", "C404", "P404", TS(2023, 5, 1), D(2023, 5, 1), 1, Decimal("1.00"), Decimal("1.00"), "USD", Decimal(1), D(2023, 5, 1), Decimal("1.00"), "paid"),
-        ],
-        ORDERS,
-    )  # fmt: skip
-    result = orders.transform(facts.fact_orders(dim_c, dim_p)).select(
-        "order_id", "customer_sk", "product_sk", "date_sk"
+        [("O1", "C1", "paid"), ("O2", "C2", "shipped")],
+        "order_id string, customer_id string, status string",
     )
-    assertDataFrameEqual(
-        result,
-        [Row(order_id="O1", customer_sk=11, product_sk=21, date_sk=20250114),
-         Row(order_id="O2", customer_sk=12, product_sk=21, date_sk=20250114),
-         Row(order_id="O3", customer_sk=-1, product_sk=-1, date_sk=20230501)],
+    events = spark.createDataFrame(
+        [("E1", "O1", "order_created", TS(2025, 1, 14, 9), "created"),
+         ("E2", "O1", "order_paid", TS(2025, 1, 14, 10), "paid"),
+         ("E3", "O404", "order_shipped", TS(2025, 1, 15, 8), "shipped")],
+        "event_id string, order_id string, event_type string, event_ts timestamp, status string",
     )  # fmt: skip
 
+    result = events.transform(events_with_customer(orders))
 
-def test_dim_date_covers_first_fact_date_to_end_of_last_year(spark):
-    dates = dimensions.dim_date(spark, D(2023, 2, 27), D(2024, 1, 5))
-    assert dates.count() == (D(2024, 12, 31) - D(2023, 2, 27)).days + 1
-    assert dates.selectExpr("count(distinct date_sk)").first()[0] == dates.count()
-    saturday = dates.where("date_sk = 20230304").first()
-    assert (
-        saturday.year,
-        saturday.quarter,
-        saturday.month,
-        saturday.day_of_week,
-        saturday.is_weekend,
-        saturday.day_name,
-    ) == (2023, 1, 3, 6, True, "Saturday")
-    feb = dates.where("date_sk = 20230228").first()
-    assert feb.is_month_end and not feb.is_weekend and feb.day_of_week == 2
-    assert dates.where("date_sk = 20241231").count() == 1
-
-
-def test_dim_product_keys_depend_only_on_product_id(spark):
-    products = spark.createDataFrame(
-        [("P1", "SKU1", "Desk", "Furniture", "Desks", "Acme", Decimal("10.00"), Decimal("4.00"), True, TS(2024, 1, 1), TS(2024, 1, 1))],
-        "product_id string, sku string, product_name string, category string, subcategory string, brand string, price_usd decimal(18,2), cost_usd decimal(18,2), active boolean, created_at timestamp, updated_at timestamp",
+    expected = spark.createDataFrame(
+        [("C1", "E1", TS(2025, 1, 14, 9), "order_created"),
+         ("C1", "E2", TS(2025, 1, 14, 10), "order_paid"),
+         (None, "E3", TS(2025, 1, 15, 8), "order_shipped")],
+        "customer_id string, event_id string, event_ts timestamp, event_type string",
     )  # fmt: skip
-    first = dimensions.dim_product(products)
-    renamed = dimensions.dim_product(
-        products.withColumn(
-            "product_name",
-            __import__("pyspark.sql.functions", fromlist=["lit"]).lit("Standing desk"),
-        )
-    )
-    key = first.where("product_id = 'P1'").first().product_sk
-    assert key == renamed.where("product_id = 'P1'").first().product_sk and key > 0
-    assert first.where("product_sk = -1").count() == 1
+    assertDataFrameEqual(result, expected)
 
 
 FACT = "order_id string, customer_sk long, product_sk long, customer_id string, order_ts timestamp, quantity int, amount_usd decimal(18,2), status string"

@@ -1,0 +1,110 @@
+"""FX rates in silver: the current rate per date and currency, the as-of calendar and the USD
+conversion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pyspark.sql import Row
+from pyspark.testing import assertDataFrameEqual
+
+from medallion.transforms.silver import fx
+
+D = dt.date
+TS = dt.datetime
+
+
+FX_SCHEMA = "rate_date date, quote_ccy string, rate decimal(18,8)"
+
+
+def test_asof_calendar_carries_friday_rate_over_the_weekend_and_gaps(spark):
+    rates = spark.createDataFrame(
+        [
+            (D(2025, 1, 10), "KRW", Decimal("1450.12345678")),  # Friday
+            (D(2025, 1, 13), "KRW", Decimal("1460.00000000")),  # Monday
+            (D(2025, 1, 13), "EUR", Decimal("0.92000000")),
+        ],
+        FX_SCHEMA,
+    )
+    asof = rates.transform(fx.fx_asof_calendar(until=D(2025, 1, 14)))
+    expected = [
+        Row(
+            quote_ccy="KRW",
+            asof_date=D(2025, 1, 10),
+            rate=Decimal("1450.12345678"),
+            rate_date=D(2025, 1, 10),
+        ),
+        Row(
+            quote_ccy="KRW",
+            asof_date=D(2025, 1, 11),
+            rate=Decimal("1450.12345678"),
+            rate_date=D(2025, 1, 10),
+        ),
+        Row(
+            quote_ccy="KRW",
+            asof_date=D(2025, 1, 12),
+            rate=Decimal("1450.12345678"),
+            rate_date=D(2025, 1, 10),
+        ),
+        Row(
+            quote_ccy="KRW",
+            asof_date=D(2025, 1, 13),
+            rate=Decimal("1460.00000000"),
+            rate_date=D(2025, 1, 13),
+        ),
+        Row(
+            quote_ccy="KRW",
+            asof_date=D(2025, 1, 14),
+            rate=Decimal("1460.00000000"),
+            rate_date=D(2025, 1, 13),
+        ),
+        Row(
+            quote_ccy="EUR",
+            asof_date=D(2025, 1, 13),
+            rate=Decimal("0.92000000"),
+            rate_date=D(2025, 1, 13),
+        ),
+        Row(
+            quote_ccy="EUR",
+            asof_date=D(2025, 1, 14),
+            rate=Decimal("0.92000000"),
+            rate_date=D(2025, 1, 13),
+        ),
+    ]
+    assertDataFrameEqual(asof, expected)
+
+
+def test_convert_to_usd_divides_by_the_quote_rate_and_flags_missing_rates(spark):
+    rates = spark.createDataFrame(
+        [
+            (D(2025, 1, 10), "KRW", Decimal("1450.00000000")),
+            (D(2025, 1, 10), "EUR", Decimal("0.80000000")),
+            (D(2025, 1, 10), "USD", Decimal("1.00000000")),
+        ],
+        FX_SCHEMA,
+    )
+    asof = rates.transform(fx.fx_asof_calendar(until=D(2025, 1, 12)))
+    orders_df = spark.createDataFrame(
+        [
+            ("O1", D(2025, 1, 12), "KRW", Decimal("145000.00")),  # Sunday: Friday's rate
+            ("O2", D(2025, 1, 10), "EUR", Decimal("100.00")),
+            ("O3", D(2025, 1, 11), "USD", Decimal("42.50")),
+            ("O4", D(2025, 1, 9), "KRW", Decimal("1000.00")),  # before the first rate
+            ("O5", D(2025, 1, 11), "BRL", Decimal("10.00")),  # currency with no rates at all
+            ("O6", D(2024, 1, 1), "USD", Decimal("7.00")),  # USD needs no rate row
+        ],
+        "order_id string, order_date date, currency string, amount decimal(18,2)",
+    )
+    result = orders_df.transform(
+        fx.convert_to_usd(asof, "order_date", "currency", "amount")
+    ).select("order_id", "fx_rate", "fx_rate_date", "amount_usd", "has_fx_rate")
+    expected = [
+        Row(order_id="O1", fx_rate=Decimal("1450.00000000"), fx_rate_date=D(2025, 1, 10), amount_usd=Decimal("100.00"), has_fx_rate=True),
+        Row(order_id="O2", fx_rate=Decimal("0.80000000"), fx_rate_date=D(2025, 1, 10), amount_usd=Decimal("125.00"), has_fx_rate=True),
+        Row(order_id="O3", fx_rate=Decimal("1.00000000"), fx_rate_date=D(2025, 1, 11), amount_usd=Decimal("42.50"), has_fx_rate=True),
+        Row(order_id="O4", fx_rate=None, fx_rate_date=None, amount_usd=None, has_fx_rate=False),
+        Row(order_id="O5", fx_rate=None, fx_rate_date=None, amount_usd=None, has_fx_rate=False),
+        Row(order_id="O6", fx_rate=Decimal("1.00000000"), fx_rate_date=D(2024, 1, 1), amount_usd=Decimal("7.00"), has_fx_rate=True),
+    ]  # fmt: skip
+    assertDataFrameEqual(result, expected)
