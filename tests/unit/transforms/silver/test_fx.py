@@ -108,3 +108,31 @@ def test_convert_to_usd_divides_by_the_quote_rate_and_flags_missing_rates(spark)
         Row(order_id="O6", fx_rate=Decimal("1.00000000"), fx_rate_date=D(2024, 1, 1), amount_usd=Decimal("7.00"), has_fx_rate=True),
     ]  # fmt: skip
     assertDataFrameEqual(result, expected)
+
+
+FX_SILVER = (
+    "rate_date date, base_ccy string, quote_ccy string, rate decimal(18,8), "
+    "bid_rate decimal(18,8), ask_rate decimal(18,8), mid_rate decimal(18,8), source string, "
+    "_run_date date, _record_hash string"
+)
+
+
+def _rate(day, quote, rate, run_date, record_hash):
+    value = Decimal(rate)
+    return (day, "USD", quote, value, value, value, value, "ecb", run_date, record_hash)
+
+
+def test_fx_rates_current_keeps_one_rate_per_date_and_currency_from_the_latest_delivery(spark):
+    first = _rate(D(2025, 1, 10), "EUR", "0.90000000", D(2025, 1, 10), "z")
+    corrected = _rate(D(2025, 1, 10), "EUR", "0.91000000", D(2025, 1, 12), "a")  # redelivered
+    next_day = _rate(D(2025, 1, 11), "EUR", "0.92000000", D(2025, 1, 11), "c")
+    smaller_hash = _rate(D(2025, 1, 10), "KRW", "1450.00000000", D(2025, 1, 10), "a")
+    larger_hash = _rate(D(2025, 1, 10), "KRW", "1451.00000000", D(2025, 1, 10), "b")
+    versions = spark.createDataFrame(
+        [first, corrected, next_day, smaller_hash, larger_hash], FX_SILVER
+    ).repartition(2)
+
+    result = fx.fx_rates_current(versions)
+
+    expected = spark.createDataFrame([corrected, next_day, larger_hash], FX_SILVER)
+    assertDataFrameEqual(result, expected)

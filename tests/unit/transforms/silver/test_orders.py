@@ -39,3 +39,74 @@ def test_orders_flag_orphans_and_convert(spark):
         [Row(order_id="O1", amount_usd=Decimal("20.00"), has_unknown_customer=False, has_unknown_product=False),
          Row(order_id="O2", amount_usd=Decimal("5.00"), has_unknown_customer=True, has_unknown_product=True)],
     )  # fmt: skip
+
+
+BRONZE_ORDERS = (
+    "order_id string, customer_id string, product_id string, order_ts timestamp, quantity int, "
+    "unit_price decimal(18,2), amount decimal(18,2), currency string, status string, "
+    "updated_at timestamp, _run_id string, _run_date date, _ingest_ts timestamp, "
+    "_source_file string, _record_hash string"
+)
+SILVER_ORDERS = (
+    "order_id string, customer_id string, product_id string, order_ts timestamp, quantity int, "
+    "unit_price decimal(18,2), amount decimal(18,2), currency string, status string, "
+    "updated_at timestamp, _run_date date, _record_hash string, order_date date"
+)
+UTC = dt.UTC
+
+
+def test_orders_from_bronze_cleans_codes_drops_bronze_metadata_and_dates_the_order_in_utc(spark):
+    late = TS(2025, 1, 10, 23, 30, tzinfo=UTC)  # the UTC date, whatever the machine's zone
+    ingested = TS(2025, 1, 13, 6, tzinfo=UTC)
+    bronze = spark.createDataFrame(
+        [("O1", "C1", "P1", late, 2, Decimal("5.00"), Decimal("10.00"), "EUR", "paid", late, "r1", D(2025, 1, 13), ingested, "orders.csv", "h1"),
+         (" O2 ", "  ", " P2", late, 1, Decimal("7.50"), Decimal("7.50"), " eur ", " PAID ", late, "r1", D(2025, 1, 13), ingested, "orders.csv", "h2")],
+        BRONZE_ORDERS,
+    )  # fmt: skip
+
+    result = orders.orders_from_bronze(bronze)
+
+    expected = spark.createDataFrame(
+        [("O1", "C1", "P1", late, 2, Decimal("5.00"), Decimal("10.00"), "EUR", "paid", late, D(2025, 1, 13), "h1", D(2025, 1, 10)),
+         ("O2", None, "P2", late, 1, Decimal("7.50"), Decimal("7.50"), "EUR", "paid", late, D(2025, 1, 13), "h2", D(2025, 1, 10))],
+        SILVER_ORDERS,
+    )  # fmt: skip
+    assertDataFrameEqual(result, expected)
+
+
+def _order(order_id, status, updated_at, run_date, record_hash):
+    placed = TS(2025, 1, 5, 9, tzinfo=UTC)
+    return (order_id, "C1", "P1", placed, 1, Decimal("5.00"), Decimal("5.00"), "USD", status,
+            updated_at, run_date, record_hash, D(2025, 1, 5))  # fmt: skip
+
+
+def test_current_orders_keeps_the_latest_version_and_ties_go_to_the_later_delivery(spark):
+    t1, t2 = TS(2025, 1, 10, tzinfo=UTC), TS(2025, 1, 11, tzinfo=UTC)
+    newest = _order("O1", "shipped", t2, D(2025, 1, 12), "a")
+    # An older version delivered late (a rerun of an old extract) does not win over a newer one.
+    stale = _order("O1", "paid", t1, D(2025, 1, 13), "b")
+    first_delivery = _order("O2", "paid", t1, D(2025, 1, 13), "z")
+    later_delivery = _order("O2", "cancelled", t1, D(2025, 1, 14), "a")  # same updated_at
+    smaller_hash = _order("O3", "paid", t1, D(2025, 1, 13), "1")
+    larger_hash = _order("O3", "returned", t1, D(2025, 1, 13), "2")  # full tie: the hash decides
+    undated = _order("O4", "paid", None, D(2025, 1, 14), "x")  # no updated_at sorts last
+    dated = _order("O4", "delivered", t1, D(2025, 1, 13), "y")
+    rows = [
+        newest,
+        stale,
+        first_delivery,
+        later_delivery,
+        smaller_hash,
+        larger_hash,
+        undated,
+        dated,
+    ]
+    # Versions read back from silver carry its derived columns too: current_orders drops them.
+    versions = spark.createDataFrame(
+        [(*row, True) for row in rows], SILVER_ORDERS + ", has_fx_rate boolean"
+    ).repartition(3)
+
+    result = orders.current_orders(versions)
+
+    expected = spark.createDataFrame([newest, later_delivery, larger_hash, dated], SILVER_ORDERS)
+    assertDataFrameEqual(result, expected)
