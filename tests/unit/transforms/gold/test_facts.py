@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from medallion.transforms.gold import facts
@@ -29,20 +28,37 @@ def test_fact_takes_the_customer_version_valid_at_order_time_and_unknowns_point_
     dim_p = spark.createDataFrame(
         [(-1, "UNKNOWN"), (21, "P1")], "product_sk long, product_id string"
     )
-    orders = spark.createDataFrame(
-        [
-            ("O1", "C1", "P1", TS(2025, 1, 14, 11, 59), D(2025, 1, 14), 1, Decimal("1.00"), Decimal("1.00"), "USD", Decimal(1), D(2025, 1, 14), Decimal("1.00"), "paid"),
-            ("O2", "C1", "P1", TS(2025, 1, 14, 12), D(2025, 1, 14), 1, Decimal("1.00"), Decimal("1.00"), "USD", Decimal(1), D(2025, 1, 14), Decimal("1.00"), "paid"),
-            ("O3", "C404", "P404", TS(2023, 5, 1), D(2023, 5, 1), 1, Decimal("1.00"), Decimal("1.00"), "USD", Decimal(1), D(2023, 5, 1), Decimal("1.00"), "paid"),
-        ],
-        ORDERS,
-    )  # fmt: skip
-    result = orders.transform(facts.fact_orders(dim_c, dim_p)).select(
-        "order_id", "customer_sk", "product_sk", "date_sk"
+
+    def order(order_id, customer_id, product_id, order_ts):
+        day = order_ts.date()
+        return (order_id, customer_id, product_id, order_ts, day, 1, Decimal("1.00"),
+                Decimal("1.00"), "USD", Decimal(1), day, Decimal("1.00"), "paid")  # fmt: skip
+
+    o1 = order("O1", "C1", "P1", TS(2025, 1, 14, 11, 59))  # just before the change
+    o2 = order("O2", "C1", "P1", TS(2025, 1, 14, 12))  # at the change: the new version
+    o3 = order("O3", "C404", "P404", TS(2023, 5, 1))
+    orders = spark.createDataFrame([o1, o2, o3], ORDERS)
+
+    result = orders.transform(facts.fact_orders(dim_c, dim_p))
+
+    def fact(row, customer_sk, product_sk, date_sk):
+        order_id, customer_id, product_id, order_ts, _order_date, *rest = row
+        return (
+            order_id,
+            customer_sk,
+            product_sk,
+            date_sk,
+            customer_id,
+            product_id,
+            order_ts,
+            *rest,
+        )
+
+    expected = spark.createDataFrame(
+        [fact(o1, 11, 21, 20250114), fact(o2, 12, 21, 20250114), fact(o3, -1, -1, 20230501)],
+        "order_id string, customer_sk long, product_sk long, date_sk int, customer_id string, "
+        "product_id string, order_ts timestamp, quantity int, unit_price decimal(18,2), "
+        "amount decimal(18,2), currency string, fx_rate decimal(18,8), fx_rate_date date, "
+        "amount_usd decimal(18,2), status string",
     )
-    assertDataFrameEqual(
-        result,
-        [Row(order_id="O1", customer_sk=11, product_sk=21, date_sk=20250114),
-         Row(order_id="O2", customer_sk=12, product_sk=21, date_sk=20250114),
-         Row(order_id="O3", customer_sk=-1, product_sk=-1, date_sk=20230501)],
-    )  # fmt: skip
+    assertDataFrameEqual(result, expected)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from medallion.transforms.silver import crm
@@ -14,30 +13,35 @@ D = dt.date
 TS = dt.datetime
 
 
+ACCOUNTS = (
+    "account_id string, account_name string, account_type string, industry string, "
+    "annual_revenue decimal(18,2), number_of_employees int, billing_country string, "
+    "owner_id string, customer_id string, created_at timestamp, updated_at timestamp, "
+    "_run_date date, _record_hash string"
+)
+
+
+def _account(account_id, customer_id, record_hash):
+    return (account_id, f"Name {account_id}", "Customer", "Retail", Decimal("1000.00"), 12, "DE",
+            "U1", customer_id, TS(2023, 1, 1), TS(2024, 1, 1), D(2025, 1, 13), record_hash)  # fmt: skip
+
+
 def test_accounts_flag_unknown_customers_but_not_prospects(spark):
-    versions = spark.createDataFrame(
-        [
-            ("A1", "C1", TS(2024, 1, 1), D(2025, 1, 13), "h1"),
-            ("A2", "C404", TS(2024, 1, 1), D(2025, 1, 13), "h2"),
-            ("A3", None, TS(2024, 1, 1), D(2025, 1, 13), "h3"),
-        ],
-        "account_id string, customer_id string, updated_at timestamp, _run_date date, _record_hash string",
+    known, unknown, prospect = (
+        _account("A1", "C1", "h1"),
+        _account("A2", "C404", "h2"),
+        _account("A3", None, "h3"),
     )
-    for column in crm.ACCOUNT_COLUMNS:
-        if column not in versions.columns:
-            versions = versions.withColumn(
-                column, __import__("pyspark.sql.functions").sql.functions.lit(None).cast("string")
-            )
-    known = spark.createDataFrame([("C1",)], "customer_id string")
-    result = crm.current_accounts(versions, known).select(
-        "account_id", "is_prospect", "has_unknown_customer"
+    versions = spark.createDataFrame([known, unknown, prospect], ACCOUNTS)  # fmt: skip
+    customer_base = spark.createDataFrame([("C1",)], "customer_id string")
+
+    result = crm.current_accounts(versions, customer_base)
+
+    expected = spark.createDataFrame(
+        [(*known, False, False), (*unknown, False, True), (*prospect, True, False)],
+        ACCOUNTS + ", is_prospect boolean, has_unknown_customer boolean",
     )
-    assertDataFrameEqual(
-        result,
-        [Row(account_id="A1", is_prospect=False, has_unknown_customer=False),
-         Row(account_id="A2", is_prospect=False, has_unknown_customer=True),
-         Row(account_id="A3", is_prospect=True, has_unknown_customer=False)],
-    )  # fmt: skip
+    assertDataFrameEqual(result, expected)
 
 
 UTC = dt.UTC

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from medallion.transforms.silver import customers
@@ -25,14 +24,7 @@ def test_alignment_picks_oldest_account_counts_ambiguity_and_keeps_unlinked(spar
         spark,
         [
             ("A2", "Beta", "Retail", "C1", TS(2024, 5, 1), TS(2024, 5, 1)),
-            (
-                "A1",
-                "Alpha",
-                "Banking",
-                "C1",
-                TS(2024, 1, 1),
-                TS(2024, 1, 1),
-            ),  # oldest claim on C1 wins
+            ("A1", "Alpha", "Banking", "C1", TS(2024, 1, 1), TS(2024, 1, 1)),  # oldest claim wins
             ("A3", "Gamma", "Energy", "C2", TS(2024, 3, 1), TS(2024, 3, 1)),
             ("A4", "Prospect", "Energy", None, TS(2024, 3, 1), TS(2024, 3, 1)),
         ],
@@ -45,37 +37,83 @@ def test_alignment_picks_oldest_account_counts_ambiguity_and_keeps_unlinked(spar
         ],
         "contact_id string, account_id string, first_name string, last_name string, email string, created_at timestamp",
     )
-    base = spark.createDataFrame(
-        [("C1",), ("C2",), ("C3",)], "customer_id string"
-    ).selectExpr("customer_id", *[f"cast(null as string) as {c}" for c in ("first_name", "last_name", "email", "phone", "country", "segment")], "cast(null as timestamp) as created_at", "cast(null as timestamp) as updated_at", "cast(null as date) as _run_date", "cast(null as string) as _record_hash")  # fmt: skip
-    result = base.transform(customers.align_with_crm(accounts, contacts)).select(
-        "customer_id",
-        "crm_account_id",
-        "crm_industry",
-        "crm_account_count",
-        "primary_contact_id",
-        "primary_contact_name",
+    base_schema = (
+        "customer_id string, first_name string, last_name string, email string, phone string, "
+        "country string, segment string, created_at timestamp, updated_at timestamp, "
+        "_run_date date, _record_hash string"
     )
-    expected = [
-        Row(customer_id="C1", crm_account_id="A1", crm_industry="Banking", crm_account_count=2, primary_contact_id="K1", primary_contact_name="Ann Lee"),
-        Row(customer_id="C2", crm_account_id="A3", crm_industry="Energy", crm_account_count=1, primary_contact_id="K3", primary_contact_name="Bo Ek"),
-        Row(customer_id="C3", crm_account_id=None, crm_industry=None, crm_account_count=0, primary_contact_id=None, primary_contact_name=None),
-    ]  # fmt: skip
+    c1 = (
+        "C1",
+        "Ann",
+        "Lee",
+        "ann@c1.io",
+        None,
+        "DE",
+        "smb",
+        TS(2023, 1, 1),
+        TS(2024, 1, 1),
+        D(2025, 1, 13),
+        "h1",
+    )
+    c2 = (
+        "C2",
+        "Bo",
+        "Ek",
+        "bo@c2.io",
+        None,
+        "SE",
+        "enterprise",
+        TS(2023, 1, 1),
+        TS(2024, 1, 1),
+        D(2025, 1, 13),
+        "h2",
+    )
+    c3 = (
+        "C3",
+        "Cy",
+        "Fo",
+        "cy@c3.io",
+        None,
+        "FR",
+        "smb",
+        TS(2023, 1, 1),
+        TS(2024, 1, 1),
+        D(2025, 1, 13),
+        "h3",
+    )
+    base = spark.createDataFrame([c1, c2, c3], base_schema)  # fmt: skip
+
+    result = base.transform(customers.align_with_crm(accounts, contacts))
+
+    expected = spark.createDataFrame(
+        [(*c1, "A1", "Alpha", "Banking", 2, TS(2024, 1, 1), "K1", "Ann Lee", "ann@x.io"),
+         (*c2, "A3", "Gamma", "Energy", 1, TS(2024, 3, 1), "K3", "Bo Ek", "bo@x.io"),
+         (*c3, None, None, None, 0, None, None, None, None)],
+        base_schema + ", crm_account_id string, crm_account_name string, crm_industry string, "
+        "crm_account_count int, crm_account_updated_at timestamp, primary_contact_id string, "
+        "primary_contact_name string, primary_contact_email string",
+    )  # fmt: skip
     assertDataFrameEqual(result, expected)
 
 
 def test_customers_are_standardised(spark):
-    bronze = spark.createDataFrame(
-        [("C1", " José ", "Núñez", " Jose.Nunez@Example.COM ", "+34 600", " es ", "Enterprise", TS(2024, 1, 1), TS(2024, 1, 2), D(2025, 1, 13), "h")],
-        "customer_id string, first_name string, last_name string, email string, phone string, country string, segment string, created_at timestamp, updated_at timestamp, _run_date date, _record_hash string",
-    )  # fmt: skip
-    row = customers.customers_from_bronze(bronze).first()
-    assert (row.first_name, row.email, row.country, row.segment) == (
-        "José",
-        "jose.nunez@example.com",
-        "ES",
-        "enterprise",
+    schema = (
+        "customer_id string, first_name string, last_name string, email string, phone string, "
+        "country string, segment string, created_at timestamp, updated_at timestamp, "
+        "_run_date date, _record_hash string"
     )
+    bronze = spark.createDataFrame(
+        [("C1", " José ", "Núñez", " Jose.Nunez@Example.COM ", "+34 600", " es ", "Enterprise", TS(2024, 1, 1), TS(2024, 1, 2), D(2025, 1, 13), "h", "r1", "customers.csv"),
+         (" C2", "Ann", " ", "", " ", "de", " SMB ", TS(2024, 1, 1), TS(2024, 1, 2), D(2025, 1, 13), "h2", "r1", "customers.csv")],
+        schema + ", _run_id string, _source_file string",
+    )  # fmt: skip
+    result = customers.customers_from_bronze(bronze)
+    expected = spark.createDataFrame(
+        [("C1", "José", "Núñez", "jose.nunez@example.com", "+34 600", "ES", "enterprise", TS(2024, 1, 1), TS(2024, 1, 2), D(2025, 1, 13), "h"),
+         ("C2", "Ann", None, None, None, "DE", "smb", TS(2024, 1, 1), TS(2024, 1, 2), D(2025, 1, 13), "h2")],
+        schema,
+    )  # fmt: skip
+    assertDataFrameEqual(result, expected)
 
 
 UTC = dt.UTC

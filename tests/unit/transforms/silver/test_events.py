@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from medallion.transforms.silver import events
@@ -15,27 +14,36 @@ D = dt.date
 TS = dt.datetime
 
 
+EVENTS = (
+    "event_id string, topic string, partition int, offset bigint, order_id string, "
+    "event_type string, event_ts timestamp, status string, metadata map<string,string>, "
+    "_run_date date, _record_hash string"
+)
+
+
+def _event(event_id, order_id, offset, run_date, record_hash):
+    return (event_id, "orders", 0, offset, order_id, "order_created", TS(2025, 1, 12, 9), "created",
+            {"channel": "web"}, run_date, record_hash)  # fmt: skip
+
+
 def test_redelivered_event_keeps_first_delivery_and_flags_unknown_order(spark):
+    original = _event("E1", "O1", 1, D(2025, 1, 13), "h1")
+    redelivered = _event("E1", "O1", 9, D(2025, 1, 14), "h9")  # the same event again, later
+    orphan = _event("E2", "O404", 2, D(2025, 1, 14), "h2")
     versions = spark.createDataFrame(
-        [
-            ("E1", "O1", D(2025, 1, 13), "h1"),
-            ("E1", "O1", D(2025, 1, 14), "h1"),
-            ("E2", "O404", D(2025, 1, 14), "h2"),
-        ],
-        "event_id string, order_id string, _run_date date, _record_hash string",
+        [(*row, D(2025, 1, 12)) for row in (redelivered, original, orphan)],
+        EVENTS + ", event_date date",
     )
-    for column in events.EVENT_BASE_COLUMNS:
-        if column not in versions.columns:
-            versions = versions.selectExpr("*", f"cast(null as string) as `{column}`")
     known = spark.createDataFrame([("O1",)], "order_id string")
-    result = events.current_events(versions, known).select(
-        "event_id", "_run_date", "has_unknown_order"
-    )
-    assertDataFrameEqual(
-        result,
-        [Row(event_id="E1", _run_date=D(2025, 1, 13), has_unknown_order=False),
-         Row(event_id="E2", _run_date=D(2025, 1, 14), has_unknown_order=True)],
+
+    result = events.current_events(versions, known)
+
+    expected = spark.createDataFrame(
+        [(*original, False, D(2025, 1, 12), D(2025, 1, 1)),
+         (*orphan, True, D(2025, 1, 12), D(2025, 1, 1))],
+        EVENTS + ", has_unknown_order boolean, event_date date, event_month date",
     )  # fmt: skip
+    assertDataFrameEqual(result, expected)
 
 
 UTC = dt.UTC

@@ -85,6 +85,7 @@ def test_convert_to_usd_divides_by_the_quote_rate_and_flags_missing_rates(spark)
         FX_SCHEMA,
     )
     asof = rates.transform(fx.fx_asof_calendar(until=D(2025, 1, 12)))
+    order_schema = "order_id string, order_date date, currency string, amount decimal(18,2)"
     orders_df = spark.createDataFrame(
         [
             ("O1", D(2025, 1, 12), "KRW", Decimal("145000.00")),  # Sunday: Friday's rate
@@ -94,19 +95,20 @@ def test_convert_to_usd_divides_by_the_quote_rate_and_flags_missing_rates(spark)
             ("O5", D(2025, 1, 11), "BRL", Decimal("10.00")),  # currency with no rates at all
             ("O6", D(2024, 1, 1), "USD", Decimal("7.00")),  # USD needs no rate row
         ],
-        "order_id string, order_date date, currency string, amount decimal(18,2)",
+        order_schema,
     )
-    result = orders_df.transform(
-        fx.convert_to_usd(asof, "order_date", "currency", "amount")
-    ).select("order_id", "fx_rate", "fx_rate_date", "amount_usd", "has_fx_rate")
-    expected = [
-        Row(order_id="O1", fx_rate=Decimal("1450.00000000"), fx_rate_date=D(2025, 1, 10), amount_usd=Decimal("100.00"), has_fx_rate=True),
-        Row(order_id="O2", fx_rate=Decimal("0.80000000"), fx_rate_date=D(2025, 1, 10), amount_usd=Decimal("125.00"), has_fx_rate=True),
-        Row(order_id="O3", fx_rate=Decimal("1.00000000"), fx_rate_date=D(2025, 1, 11), amount_usd=Decimal("42.50"), has_fx_rate=True),
-        Row(order_id="O4", fx_rate=None, fx_rate_date=None, amount_usd=None, has_fx_rate=False),
-        Row(order_id="O5", fx_rate=None, fx_rate_date=None, amount_usd=None, has_fx_rate=False),
-        Row(order_id="O6", fx_rate=Decimal("1.00000000"), fx_rate_date=D(2024, 1, 1), amount_usd=Decimal("7.00"), has_fx_rate=True),
-    ]  # fmt: skip
+    result = orders_df.transform(fx.convert_to_usd(asof, "order_date", "currency", "amount"))
+    expected = spark.createDataFrame(
+        [
+            ("O1", D(2025, 1, 12), "KRW", Decimal("145000.00"), Decimal("1450.00000000"), D(2025, 1, 10), Decimal("100.00"), True),
+            ("O2", D(2025, 1, 10), "EUR", Decimal("100.00"), Decimal("0.80000000"), D(2025, 1, 10), Decimal("125.00"), True),
+            ("O3", D(2025, 1, 11), "USD", Decimal("42.50"), Decimal("1.00000000"), D(2025, 1, 11), Decimal("42.50"), True),
+            ("O4", D(2025, 1, 9), "KRW", Decimal("1000.00"), None, None, None, False),
+            ("O5", D(2025, 1, 11), "BRL", Decimal("10.00"), None, None, None, False),
+            ("O6", D(2024, 1, 1), "USD", Decimal("7.00"), Decimal("1.00000000"), D(2024, 1, 1), Decimal("7.00"), True),
+        ],
+        order_schema + ", fx_rate decimal(18,8), fx_rate_date date, amount_usd decimal(18,2), has_fx_rate boolean",
+    )  # fmt: skip
     assertDataFrameEqual(result, expected)
 
 
