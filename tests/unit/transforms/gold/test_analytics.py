@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from medallion.transforms.gold import analytics
@@ -75,21 +74,18 @@ FACT = "order_id string, customer_sk long, product_sk long, customer_id string, 
 
 
 def test_customer_360_metrics_by_hand(spark):
+    c1_old = ("Ann", "Lee", "ann@old.io", "DE", "smb", None, None, None)
+    c1 = ("Ann", "Lee", "ann@x.io", "DE", "enterprise", "A1", "Acme", "Retail")
+    c2 = ("Bo", "Ek", "bo@x.io", "SE", "smb", None, None, None)
     dim_c = spark.createDataFrame(
-        [(-1, "UNKNOWN", True), (11, "C1", False), (12, "C1", True), (13, "C2", True)],
-        "customer_sk long, customer_id string, is_current boolean",
-    )
-    for column in (
-        "first_name",
-        "last_name",
-        "email",
-        "country",
-        "segment",
-        "crm_account_id",
-        "crm_account_name",
-        "crm_industry",
-    ):
-        dim_c = dim_c.selectExpr("*", f"cast(null as string) as {column}")
+        [(-1, "UNKNOWN", *(None,) * 8, True),
+         (11, "C1", *c1_old, False),  # an earlier version: not in customer_360
+         (12, "C1", *c1, True),
+         (13, "C2", *c2, True)],
+        "customer_sk long, customer_id string, first_name string, last_name string, email string, "
+        "country string, segment string, crm_account_id string, crm_account_name string, "
+        "crm_industry string, is_current boolean",
+    )  # fmt: skip
     fact = spark.createDataFrame(
         [
             ("O1", 11, 1, "C1", TS(2024, 1, 1), 1, Decimal("100.00"), "delivered"),
@@ -117,35 +113,22 @@ def test_customer_360_metrics_by_hand(spark):
         ],
         "customer_id string, event_id string, event_ts timestamp, event_type string",
     )
-    result = (
-        analytics.customer_360(dim_c, fact, behavior, opportunities, events)
-        .orderBy("customer_id")
-        .collect()
-    )
-    assert [r.customer_id for r in result] == ["C1", "C2"]
-    c1, c2 = result
-    assert c1.customer_sk == 12
-    assert (c1.lifetime_orders, c1.lifetime_revenue_usd, c1.avg_order_value_usd) == (
-        3,
-        Decimal("150.00"),
-        Decimal("75.00"),
-    )
-    assert (c1.first_order_date, c1.last_order_date) == (D(2024, 1, 1), D(2024, 4, 1))
-    assert (
-        c1.total_logins,
-        c1.total_page_views,
-        c1.total_session_minutes,
-        c1.total_purchases,
-        c1.active_days,
-    ) == (4, 12, Decimal("6.50"), 1, 2)
-    assert (c1.open_opportunities, c1.open_pipeline_usd) == (2, Decimal("1250.50"))
-    assert (c1.last_event_ts, c1.last_event_type) == (TS(2024, 4, 2), "order_cancelled")
-    assert (
-        c2.lifetime_orders,
-        c2.lifetime_revenue_usd,
-        c2.open_pipeline_usd,
-        c2.last_event_type,
-    ) == (0, Decimal("0.00"), Decimal("0.00"), None)
+    result = analytics.customer_360(dim_c, fact, behavior, opportunities, events)
+
+    expected = spark.createDataFrame(
+        [("C1", 12, *c1, 3, Decimal("150.00"), D(2024, 1, 1), D(2024, 4, 1), Decimal("75.00"),
+          4, 12, Decimal("6.50"), 1, 2, 2, Decimal("1250.50"), TS(2024, 4, 2), "order_cancelled"),
+         ("C2", 13, *c2, 0, Decimal("0.00"), None, None, None,
+          0, 0, Decimal("0.00"), 0, 0, 0, Decimal("0.00"), None, None)],
+        "customer_id string, customer_sk long, first_name string, last_name string, email string, "
+        "country string, segment string, crm_account_id string, crm_account_name string, "
+        "crm_industry string, lifetime_orders long, lifetime_revenue_usd decimal(18,2), "
+        "first_order_date date, last_order_date date, avg_order_value_usd decimal(18,2), "
+        "total_logins long, total_page_views long, total_session_minutes decimal(18,2), "
+        "total_purchases long, active_days long, open_opportunities long, "
+        "open_pipeline_usd decimal(18,2), last_event_ts timestamp, last_event_type string",
+    )  # fmt: skip
+    assertDataFrameEqual(result, expected)
 
 
 def test_product_performance_by_hand(spark):
@@ -163,19 +146,14 @@ def test_product_performance_by_hand(spark):
         ],
         FACT,
     )
-    result = analytics.product_performance(dim_p, fact).select(
-        "product_id",
-        "units",
-        "orders",
-        "distinct_customers",
-        "revenue_usd",
-        "cost_usd_total",
-        "margin_usd",
-        "category_rank",
-    )
-    assertDataFrameEqual(
-        result,
-        [Row(product_id="P1", units=3, orders=3, distinct_customers=2, revenue_usd=Decimal("30.00"), cost_usd_total=Decimal("12.00"), margin_usd=Decimal("18.00"), category_rank=2),
-         Row(product_id="P2", units=3, orders=1, distinct_customers=1, revenue_usd=Decimal("45.00"), cost_usd_total=Decimal("3.00"), margin_usd=Decimal("42.00"), category_rank=1),
-         Row(product_id="P3", units=0, orders=0, distinct_customers=0, revenue_usd=Decimal("0.00"), cost_usd_total=Decimal("0.00"), margin_usd=Decimal("0.00"), category_rank=1)],
+    result = analytics.product_performance(dim_p, fact)
+
+    expected = spark.createDataFrame(
+        [("P1", 1, "Desk", "Furniture", 3, 3, 2, Decimal("30.00"), Decimal("12.00"), Decimal("18.00"), 2),
+         ("P2", 2, "Chair", "Furniture", 3, 1, 1, Decimal("45.00"), Decimal("3.00"), Decimal("42.00"), 1),
+         ("P3", 3, "Pen", "Office", 0, 0, 0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), 1)],
+        "product_id string, product_sk long, product_name string, category string, units long, "
+        "orders long, distinct_customers long, revenue_usd decimal(18,2), "
+        "cost_usd_total decimal(18,2), margin_usd decimal(18,2), category_rank int",
     )  # fmt: skip
+    assertDataFrameEqual(result, expected)

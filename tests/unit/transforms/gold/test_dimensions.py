@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from pyspark.testing import assertDataFrameEqual
+from spark_xxhash import expected_key
+
 from medallion.transforms.gold import dimensions
 
 D, TS = dt.date, dt.datetime
@@ -28,18 +31,43 @@ def test_dim_date_covers_first_fact_date_to_end_of_last_year(spark):
     assert dates.where("date_sk = 20241231").count() == 1
 
 
+PRODUCTS = (
+    "product_id string, sku string, product_name string, category string, subcategory string, "
+    "brand string, price_usd decimal(18,2), cost_usd decimal(18,2), active boolean, "
+    "created_at timestamp, updated_at timestamp"
+)
+
+
 def test_dim_product_keys_depend_only_on_product_id(spark):
-    products = spark.createDataFrame(
-        [("P1", "SKU1", "Desk", "Furniture", "Desks", "Acme", Decimal("10.00"), Decimal("4.00"), True, TS(2024, 1, 1), TS(2024, 1, 1))],
-        "product_id string, sku string, product_name string, category string, subcategory string, brand string, price_usd decimal(18,2), cost_usd decimal(18,2), active boolean, created_at timestamp, updated_at timestamp",
-    )  # fmt: skip
-    first = dimensions.dim_product(products)
-    renamed = dimensions.dim_product(
-        products.withColumn(
-            "product_name",
-            __import__("pyspark.sql.functions", fromlist=["lit"]).lit("Standing desk"),
-        )
+    def product(product_id, name):
+        return (product_id, f"SKU-{product_id}", name, "Furniture", "Desks", "Acme",
+                Decimal("10.00"), Decimal("4.00"), True, TS(2024, 1, 1), TS(2024, 1, 2))  # fmt: skip
+
+    unknown = (
+        -1,
+        "UNKNOWN",
+        None,
+        "Unknown product",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
     )
-    key = first.where("product_id = 'P1'").first().product_sk
-    assert key == renamed.where("product_id = 'P1'").first().product_sk and key > 0
-    assert first.where("product_sk = -1").count() == 1
+    schema = "product_sk long, " + PRODUCTS
+
+    for desk_name in ("Desk", "Standing desk"):  # a renamed product keeps its key
+        silver = spark.createDataFrame([product("P1", desk_name), product("P2", "Chair")], PRODUCTS)
+
+        result = dimensions.dim_product(silver)
+
+        expected = spark.createDataFrame(
+            [unknown,
+             (expected_key("P1"), *product("P1", desk_name)),
+             (expected_key("P2"), *product("P2", "Chair"))],
+            schema,
+        )  # fmt: skip
+        assertDataFrameEqual(result, expected)
