@@ -96,11 +96,12 @@ test-slow: setup
 
 # The proofs CI's budget leaves out (README "Tests" says when to run them): the chain on a
 # standalone Spark cluster against local mode, the bench smoke run, and 12 delivery schedules
-# drawn with another seed than make test's fixed 8 (tests/unit/gold/test_delivery_schedules.py).
+# drawn with another seed than make test's fixed 8
+# (tests/unit/transforms/gold/test_delivery_schedules.py).
 test-extended: setup
 	$(BIN)/python -m pytest --durations=25 -m extended $(PYTEST_ARGS)
 	MEDALLION_SCHEDULES=12 MEDALLION_SCHEDULE_SEED=1 $(BIN)/python -m pytest \
-	  tests/unit/gold/test_delivery_schedules.py $(PYTEST_ARGS)
+	  tests/unit/transforms/gold/test_delivery_schedules.py $(PYTEST_ARGS)
 
 # The reliability suite (docs/RELIABILITY.md): reruns, crashes, bad inputs, locks, secrets.
 test-reliability: setup

@@ -11,9 +11,14 @@ import json
 
 import pytest
 
+from medallion.errors import ConfigError
 from medallion.jobs import kafka_events_to_bronze
 from medallion.jobs.base import JobContext
-from medallion.jobs.kafka_events_to_bronze import OrderEventBatches, recorded_txn_version
+from medallion.jobs.kafka_events_to_bronze import (
+    OrderEventBatches,
+    parse_delay,
+    recorded_txn_version,
+)
 from medallion.lake import Lake, run_id_of, table_version
 
 RUN_DATE = dt.date(2025, 1, 13)
@@ -172,3 +177,11 @@ def test_one_event_dated_2035_is_quarantined_and_the_next_days_events_are_on_tim
     (rejected,) = spark.read.format("delta").load(batches.quarantine_path).collect()
     assert rejected["_reasons"] == ["event_ts:future"] and "2035-01-01" in rejected["_raw_record"]
     assert stats.max_event_ts == dt.datetime(2025, 1, 14, 11)  # the watermark's basis
+
+
+def test_parse_delay():
+    assert parse_delay("24 hours") == dt.timedelta(hours=24)
+    assert parse_delay("30 minutes") == dt.timedelta(minutes=30)
+    assert parse_delay("2 days") == dt.timedelta(days=2)
+    with pytest.raises(ConfigError, match="not a duration"):
+        parse_delay("soon")

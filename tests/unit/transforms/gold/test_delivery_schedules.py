@@ -15,7 +15,7 @@ a Delta table), and at the end of the schedule:
 
 ``MEDALLION_SCHEDULES`` sets the number of schedules (default 8, the fast set ``make test``
 runs); ``MEDALLION_SCHEDULE_SEED`` draws other schedules than the fixed default ones
-(``make test-slow`` runs 12 with seed 1). A failure shrinks to the shortest schedule that
+(``make test-extended`` runs 12 with seed 1). A failure shrinks to the shortest schedule that
 breaks it, printed step by step.
 """
 

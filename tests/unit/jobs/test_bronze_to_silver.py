@@ -14,37 +14,9 @@ from medallion.audit import TableCount
 from medallion.jobs.base import JobContext
 from medallion.jobs.bronze_to_silver import SilverBuild
 from medallion.lake import Lake, append, read_delta
-from medallion.transforms.common import changed_rows
 
 D = dt.date
 PRODUCT_SCHEMA = "product_id string, price decimal(18,2), brand string"
-EVENT_SCHEMA = "event_id string, metadata map<string,string>, note string"
-
-
-def test_changed_rows_keeps_new_and_changed_rows_nulls_and_maps_compared_by_value(spark):
-    existing = spark.createDataFrame(
-        [
-            ("E1", {"a": "1", "b": "2"}, None),  # unchanged (null note, same map)
-            ("E2", {"a": "1"}, "x"),  # map changes
-            ("E3", None, "y"),  # note changes from y to null
-        ],
-        EVENT_SCHEMA,
-    )
-    current = spark.createDataFrame(
-        [
-            ("E1", {"b": "2", "a": "1"}, None),
-            ("E2", {"a": "2"}, "x"),
-            ("E3", None, None),
-            ("E4", {}, "new"),
-        ],
-        EVENT_SCHEMA,
-    )
-    expected = spark.createDataFrame(
-        [("E2", {"a": "2"}, "x"), ("E3", None, None), ("E4", {}, "new")], EVENT_SCHEMA
-    )
-    result = current.transform(changed_rows(existing))
-    assertDataFrameEqual(result, expected)
-    assert current.transform(changed_rows(None)) is current
 
 
 def _context(spark, tmp_path, day: dt.date, run_id: str) -> JobContext:

@@ -7,7 +7,6 @@ import datetime as dt
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from medallion.jobs.kafka_events_to_bronze import parse_delay
 from medallion.transforms.events_stream import flag_stream_reasons
 
 TS = dt.datetime
@@ -127,15 +126,3 @@ def test_contract_failures_keep_their_reason_only(spark):
         ("E1", ["event_ts:required"]),
         ("E5", ["event_type:allowed_values"]),
     ]
-
-
-def test_parse_delay():
-    assert parse_delay("24 hours") == dt.timedelta(hours=24)
-    assert parse_delay("30 minutes") == dt.timedelta(minutes=30)
-    assert parse_delay("2 days") == dt.timedelta(days=2)
-    import pytest
-
-    from medallion.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="not a duration"):
-        parse_delay("soon")
