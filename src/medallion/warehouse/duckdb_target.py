@@ -8,8 +8,9 @@ time). Everything for one table runs in one DuckDB transaction, DDL included: cr
 widening the target, loading the staging table, counting, the ``MERGE`` and dropping the
 staging table. A failure rolls all of it back, staging table included.
 
-DuckDB targets are for local lakes (``warehouse.type duckdb`` is the local default); the
-Snowflake target is the one for a lake on S3.
+The lake may be a folder or on S3 (delta-rs reads the log and pyarrow the files, with the
+credentials and endpoint of the standard AWS environment variables); the DuckDB file itself is
+local.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 import duckdb
 
 from medallion.config import DuckDBConfig
-from medallion.errors import ConfigError, JobError
+from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
@@ -99,11 +100,6 @@ class DuckDBWarehouse(Warehouse):
     def publish_table(
         self, gold: GoldTable, keys: Sequence[str], mode: PublishMode, run_id: str
     ) -> PublishResult:
-        if not gold.is_local:
-            raise ConfigError(
-                f"the duckdb warehouse reads gold from a local lake, but gold table "
-                f"'{gold.name}' is at {gold.uri}; use warehouse.type snowflake for an S3 lake"
-            )
         con = self.connection
         started = time.perf_counter()
         # The pinned Delta version as a view over its pyarrow dataset, for this publish only.
