@@ -509,7 +509,16 @@ def setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("py4j", "botocore", "urllib3", "s3fs", "fsspec", "asyncio", "snowflake"):
+    for noisy in (
+        "py4j",
+        "botocore",
+        "aiobotocore",
+        "urllib3",
+        "s3fs",
+        "fsspec",
+        "asyncio",
+        "snowflake",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
