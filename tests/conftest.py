@@ -13,7 +13,9 @@ os.environ.setdefault("PYSPARK_PYTHON", os.path.join(os.path.dirname(os.sys.exec
 @pytest.fixture(scope="session")
 def spark():
     """A local SparkSession with one shuffle partition, the UI off and the tiny-data settings
-    (tests/tiny_spark.py); fails loudly if Spark cannot start."""
+    (tests/tiny_spark.py); fails loudly if Spark cannot start. It has the S3A jars, for the
+    lake on a local S3 server (tests/integration/test_s3_lake.py): they sit on the driver's
+    class path, where they cost no copy and no measurable start-up time."""
     from tiny_spark import TINY_DATA_CONF
 
     from medallion.config import SparkConfig
@@ -22,7 +24,7 @@ def spark():
     settings = SparkConfig(
         master="local[2]", shuffle_partitions=1, driver_memory="2g", ui=False, conf=TINY_DATA_CONF
     )
-    session = build_spark(settings, "tests")
+    session = build_spark(settings, "tests", s3=True)
     assert session.sparkContext.master == "local[2]", "the test session must be a real local Spark"
     yield session
     session.stop()

@@ -158,9 +158,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _spark_factory(settings: Settings):
     def factory():
+        from medallion.lake import Lake
         from medallion.spark import build_spark
 
-        return build_spark(settings.spark)
+        return build_spark(settings.spark, s3=Lake.from_root(settings.lake.root).on_s3)
 
     return factory
 
@@ -356,6 +357,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     lake = Lake.from_root(settings.lake.root)
     lake.table(args.table)  # a bad name is refused before Spark starts
     spark = _spark_factory(settings)()
+    lake = Lake.for_spark(settings.lake.root, spark)
     entries = history(spark, table_path(spark, lake, args.table), last=args.last)
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2))
@@ -398,6 +400,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     lake = Lake.from_root(settings.lake.root)
     lake.table(args.table)
     spark = _spark_factory(settings)()
+    lake = Lake.for_spark(settings.lake.root, spark)
     path = table_path(spark, lake, args.table)
     version = resolve_version(spark, path, version=args.version, timestamp=timestamp)
     record = run_job(restore_job(args.table, version), _today(), settings, spark)
@@ -422,6 +425,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     if args.table:
         lake.table(args.table)
     spark = _spark_factory(settings)()
+    lake = Lake.for_spark(settings.lake.root, spark)
     if args.table:
         table_path(spark, lake, args.table)
         names = [table_name(args.table)]
@@ -505,7 +509,16 @@ def setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("py4j", "botocore", "urllib3", "s3fs", "fsspec", "asyncio", "snowflake"):
+    for noisy in (
+        "py4j",
+        "botocore",
+        "aiobotocore",
+        "urllib3",
+        "s3fs",
+        "fsspec",
+        "asyncio",
+        "snowflake",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

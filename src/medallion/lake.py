@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from medallion.errors import JobError, UsageError
+from medallion.spark import configure_s3a, serves_scheme
 
 # PySpark is imported where it is used: the paths and the plain-file helpers load without it, so
 # the audit trail (``medallion audit``) costs no Spark import.
@@ -83,9 +84,31 @@ class Lake:
             return cls(root.rstrip("/"))
         return cls(os.path.abspath(root))
 
+    @classmethod
+    def for_spark(cls, root: str, spark: SparkSession) -> Lake:
+        """The lake as Spark addresses it: the one place an ``s3://`` root is mapped.
+
+        On EMR, ``s3://`` is EMRFS and stays. Where the session's Hadoop serves no ``s3://``
+        (local Spark, a cluster without EMRFS), the root is read as ``s3a://``, Hadoop's S3
+        connector, and S3A is pointed at the endpoint of the AWS environment variables
+        (:func:`medallion.spark.configure_s3a`). Outside Spark (fsspec, deltalake) both
+        schemes name the same objects, so the lake's files are the same whichever one wrote them.
+        """
+        lake = cls.from_root(root)
+        if lake.root.startswith("s3://") and not serves_scheme(spark, "s3"):
+            lake = cls("s3a://" + lake.root.removeprefix("s3://"))
+        if lake.root.startswith("s3a://"):
+            configure_s3a(spark, lake.root)
+        return lake
+
     @property
     def is_local(self) -> bool:
         return "://" not in self.root or self.root.startswith("file:")
+
+    @property
+    def on_s3(self) -> bool:
+        """True for an ``s3://`` (or ``s3a://``) lake, which a local session reads with S3A."""
+        return self.root.startswith(("s3://", "s3a://"))
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])

@@ -43,7 +43,7 @@ def run_job(
 
     Returns the finished record; raises ``JobError`` (after recording it) when the job failed.
     """
-    lake = Lake.from_root(settings.lake.root)
+    lake = Lake.from_root(settings.lake.root)  # the audit trail and the lock: as configured
     record = AuditRecord.start(job.name, settings.env, run_date)
     # Written first as "failed: interrupted" and overwritten when the run ends, so a run killed
     # outright (SIGKILL, power loss) still leaves a record of the attempt.
@@ -61,7 +61,7 @@ def run_job(
             context = JobContext(
                 spark=spark,  # type: ignore[arg-type]  # jobs with needs_spark=False never touch it
                 settings=settings,
-                lake=lake,
+                lake=lake if spark is None else Lake.for_spark(lake.root, spark),
                 run_date=run_date,
                 run_id=record.run_id,
                 options=options or {},

@@ -89,6 +89,23 @@ def test_write_text_atomic_replaces_the_file_whole_and_leaves_nothing_else(tmp_p
     assert [p.name for p in path.parent.iterdir()] == ["r1.json"]
 
 
+def test_spark_reads_an_s3_lake_through_s3a_where_nothing_serves_s3(spark, monkeypatch, tmp_path):
+    # A local session has no file system for s3:// (EMR's is EMRFS): the root is mapped once,
+    # and S3A is pointed at the environment's endpoint for the lake's bucket.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+
+    lake = Lake.for_spark("s3://unit-for-spark/prod/lake/", spark)
+
+    assert lake.root == "s3a://unit-for-spark/prod/lake"
+    assert lake.silver("orders") == "s3a://unit-for-spark/prod/lake/silver/orders"
+    assert hadoop.get("fs.s3a.bucket.unit-for-spark.endpoint") == "http://127.0.0.1:9"
+    assert hadoop.get("fs.s3a.bucket.unit-for-spark.endpoint.region") == "eu-west-1"
+    assert Lake.for_spark("s3a://unit-for-spark/other", spark).root == "s3a://unit-for-spark/other"
+    assert Lake.for_spark(str(tmp_path), spark) == Lake.from_root(str(tmp_path))
+
+
 @pytest.mark.parametrize("name", ["orders", "landing/crm/accounts", "silver/../gold/x", "_audit/x"])
 def test_a_name_outside_the_table_layers_is_a_usage_error(tmp_path, name):
     with pytest.raises(UsageError, match="not a lake table"):

@@ -35,7 +35,7 @@ import pyarrow.dataset as pads
 from medallion import __version__
 from medallion.audit import read_records, utc_now_iso
 from medallion.config import Settings
-from medallion.delta_reader import DeltaSnapshot, open_delta
+from medallion.delta_reader import DeltaSnapshot, open_delta, table_uri
 from medallion.errors import JobError
 from medallion.lake import RUN_DATE, Lake, write_text_atomic
 from medallion.quality.charts import flow_chart, trend_chart
@@ -139,9 +139,10 @@ class _LakeTables:
         """A source file path shown relative to the lake root."""
         if not path:
             return ""
-        text = str(path).removeprefix("file://").removeprefix("file:")
+        # Spark writes s3a:// where the lake is configured as s3:// (Lake.for_spark).
+        text = table_uri(str(path)).removeprefix("file://").removeprefix("file:")
         _, root = fsspec.core.url_to_fs(self.lake.root)
-        for prefix in (self.lake.root, root):
+        for prefix in (table_uri(self.lake.root), root):
             if prefix and text.startswith(prefix.rstrip("/") + "/"):
                 return text[len(prefix.rstrip("/")) + 1 :]
         return text

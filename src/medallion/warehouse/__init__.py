@@ -11,7 +11,6 @@ is slow to import and only needed when it is the target.
 from __future__ import annotations
 
 from medallion.config import WarehouseConfig
-from medallion.errors import ConfigError
 from medallion.lake import Lake
 from medallion.warehouse.base import (
     MODES,
@@ -30,11 +29,6 @@ def open_warehouse(config: WarehouseConfig, lake: Lake) -> Warehouse:
 
         assert config.snowflake is not None  # the config model guarantees it
         return SnowflakeWarehouse(config.snowflake, lake)
-    if not lake.is_local:
-        raise ConfigError(
-            f"warehouse.type duckdb reads gold from a local lake, but lake.root is {lake.root}; "
-            f"use warehouse.type snowflake for a lake on S3"
-        )
     from medallion.warehouse.duckdb_target import DuckDBWarehouse
 
     return DuckDBWarehouse(config.duckdb)

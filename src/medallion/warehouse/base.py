@@ -88,10 +88,6 @@ class GoldTable:
     def partitioned(self) -> bool:
         return bool(self.snapshot.partition_columns)
 
-    @property
-    def is_local(self) -> bool:
-        return "://" not in self.uri or self.uri.startswith("file:")
-
     def dataset(self) -> Any:
         """The version's rows as a pyarrow dataset, partition values from the log included."""
         return self.snapshot.dataset()

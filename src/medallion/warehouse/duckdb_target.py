@@ -15,8 +15,9 @@ What DuckDB supplies to the publish algorithm (``base.Warehouse.publish_table``)
 * the ``MERGE`` deletes keys gone from gold itself (``WHEN NOT MATCHED BY SOURCE``) and returns
   the number of rows it changed.
 
-DuckDB targets are for local lakes (``warehouse.type duckdb`` is the local default); the
-Snowflake target is the one for a lake on S3.
+The lake may be a folder or on S3 (delta-rs reads the log and pyarrow the files, with the
+credentials and endpoint of the standard AWS environment variables); the DuckDB file itself is
+local.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 import duckdb
 
 from medallion.config import DuckDBConfig
-from medallion.errors import ConfigError, JobError
+from medallion.errors import JobError
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
     Column,
@@ -102,11 +103,6 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def gold_source(self, gold: GoldTable, run_id: str) -> Iterator[str]:
         """The pinned Delta version as a view over its pyarrow dataset, for this publish only."""
-        if not gold.is_local:
-            raise ConfigError(
-                f"the duckdb warehouse reads gold from a local lake, but gold table "
-                f"'{gold.name}' is at {gold.uri}; use warehouse.type snowflake for an S3 lake"
-            )
         view = f"gold_{staging_name(gold.name, run_id)}"
         self.connection.register(view, gold.dataset())
         try:

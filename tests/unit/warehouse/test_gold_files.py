@@ -10,11 +10,9 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from warehouse_gold import DIM_DATE, day
 
-from medallion.config import DuckDBConfig
-from medallion.errors import ConfigError, JobError
-from medallion.warehouse import GoldTable, locate_gold
+from medallion.errors import JobError
+from medallion.warehouse import locate_gold
 from medallion.warehouse.base import staging_name
-from medallion.warehouse.duckdb_target import DuckDBWarehouse
 
 
 def _parquet_files(folder: str) -> set[str]:
@@ -89,23 +87,6 @@ def test_staging_names_come_from_the_run_id():
     run_id = "8a1c7a3e-93f4-4a55-9c55-5b0e7e1d2f00"
     assert staging_name("fact_orders", run_id) == "stg_fact_orders_8a1c7a3e93f44a559c555b0e7e1d2f00"
     assert staging_name("fact_orders", "manual run #2") == "stg_fact_orders_manualrun2"
-
-
-def test_duckdb_refuses_a_lake_on_s3(tmp_path):
-    warehouse = DuckDBWarehouse(DuckDBConfig(path=str(tmp_path / "w.duckdb")))
-    remote = GoldTable("dim_date", "s3://bucket/lake/gold/dim_date", snapshot=None)
-
-    with pytest.raises(ConfigError, match="duckdb warehouse reads gold from a local lake"):
-        warehouse.publish_table(remote, ["date_sk"], "merge", "run-1")
-
-
-def test_a_duckdb_warehouse_with_a_lake_on_s3_is_a_config_error():
-    from medallion.config import WarehouseConfig
-    from medallion.lake import Lake
-    from medallion.warehouse import open_warehouse
-
-    with pytest.raises(ConfigError, match=r"lake\.root is s3://bucket/prod/lake"):
-        open_warehouse(WarehouseConfig(), Lake.from_root("s3://bucket/prod/lake"))
 
 
 def test_s3a_lakes_are_read_as_s3_with_the_environment_s_endpoint(monkeypatch):
