@@ -165,7 +165,10 @@ def run_lock(
     try:
         yield
     finally:
-        release(store, run_id)
+        try:
+            release(store, run_id)
+        except JobError as exc:  # the run's own outcome stands; the lock will expire
+            log.error("%s; it expires at %s", exc, info["expires_at"])
 
 
 def acquire(store: LockStore, info: dict[str, Any], now: dt.datetime) -> None:
@@ -359,7 +362,9 @@ def s3_client() -> Any:
     (credentials chain, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``)."""
     import boto3
 
-    return boto3.client("s3")
+    # A session per client: boto3's default session is not safe to share across the threads
+    # a chain runs its ingests in.
+    return boto3.session.Session().client("s3")
 
 
 def _code(exc: Exception) -> str:
@@ -464,10 +469,14 @@ class S3Lock:
             code = _code(exc)
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404"):
                 raise _Refused(code) from None
+            hint = (
+                f"; the job needs s3:GetObject, s3:PutObject and s3:DeleteObject on the lake's "
+                f"{LOCKS}/ prefix (docs/DEPLOY.md)"
+                if code == "AccessDenied"
+                else ""
+            )
             raise JobError(
-                f"cannot use the run lock {self.where} ({operation}: {code or exc}); the job "
-                f"needs s3:GetObject, s3:PutObject and s3:DeleteObject on the lake's {LOCKS}/ "
-                "prefix (docs/DEPLOY.md)"
+                f"cannot use the run lock {self.where} ({operation}: {code or exc}){hint}"
             ) from None
         except BotoCoreError as exc:
             raise JobError(f"cannot use the run lock {self.where}: {exc}") from None

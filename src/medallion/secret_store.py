@@ -29,7 +29,7 @@ def read_secret(ref: SecretsManagerSecret, key: str) -> SecretStr:
 
     where = f"secret '{ref.secret_id}' ({key}.secret_id)"
     try:
-        client = boto3.client("secretsmanager", region_name=ref.region)
+        client = boto3.session.Session().client("secretsmanager", region_name=ref.region)
         with _wire_logs_quiet():
             response: dict[str, Any] = client.get_secret_value(SecretId=ref.secret_id)
     except ClientError as exc:

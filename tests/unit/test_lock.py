@@ -20,6 +20,7 @@ import pytest
 from medallion import cli
 from medallion.audit import AuditRecord
 from medallion.config import parse_settings
+from medallion.errors import JobError
 from medallion.jobs import JOB_MAP
 from medallion.jobs.base import Job, JobResult
 from medallion.lock import FileLock, LockHeld, S3Lock, lock_path, locked_dates, run_lock
@@ -260,3 +261,13 @@ def test_a_lake_root_of_another_store_has_no_lock_and_says_so():
     with pytest.raises(ConfigError, match=r"lake\.root 'gs://b/lake' has no run lock"):
         with run_lock("gs://b/lake", JOB, D1, "r", ttl_seconds=60):
             pass
+
+
+def test_a_lake_in_a_bucket_that_does_not_exist_fails_the_run_in_one_sentence(aws_server):
+    with pytest.raises(JobError) as err:
+        with run_lock("s3://no-such-bucket/lake", JOB, D1, "r", ttl_seconds=60):
+            pass
+    assert str(err.value) == (
+        f"cannot use the run lock s3://no-such-bucket/lake/_locks/{JOB}__{D1}.lock "
+        "(put_object: NoSuchBucket)"
+    )
