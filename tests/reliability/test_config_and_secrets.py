@@ -220,6 +220,7 @@ def assert_nowhere(secret: str, lake: Path, *texts: str) -> list[dict]:
     return audit_trail(lake)
 
 
+@pytest.mark.filterwarnings("ignore:Arrow output on a DB-API")  # fakesnow's, not ours
 def test_the_credential_from_secrets_manager_reaches_only_the_connector(
     reference, s3_server, fakesnow_patch, spark, tmp_path, capsys
 ):
