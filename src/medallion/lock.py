@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from medallion.errors import ConfigError, JobError
+from medallion.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,6 @@ SERIAL_JOBS = frozenset(
     }
 )
 ALL_DATES = "all-dates"
-LOCKS = "_locks"
 SUFFIX = ".lock"
 S3_SCHEMES = ("s3", "s3a", "s3n")
 ATTEMPTS = 20  # create / judge / break rounds before giving up on a lock that keeps changing
@@ -128,14 +128,16 @@ def locked_dates(lake_root: str, job: str) -> list[dt.date]:
 
 
 def _folder(lake_root: str) -> FileLocks | S3Locks:
-    scheme, sep, rest = lake_root.partition("://")
+    """The store of the lake's ``_locks`` folder (where it is: ``Lake.locks_dir``)."""
+    folder = Lake.from_root(lake_root).locks_dir()
+    scheme, sep, rest = folder.partition("://")
     if not sep:
-        return FileLocks(os.path.join(lake_root, LOCKS))
+        return FileLocks(folder)
     if scheme == "file":
-        return FileLocks(os.path.join(rest, LOCKS))
+        return FileLocks(rest)
     if scheme in S3_SCHEMES:
         bucket, _, prefix = rest.partition("/")
-        return S3Locks(bucket, "/".join(p for p in (prefix.strip("/"), LOCKS) if p))
+        return S3Locks(bucket, prefix)
     raise ConfigError(
         f"lake.root '{lake_root}' has no run lock: put the lake in a local folder or on S3 "
         f"(s3:// or s3a://)"
@@ -470,8 +472,8 @@ class S3Lock:
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404"):
                 raise _Refused(code) from None
             hint = (
-                f"; the job needs s3:GetObject, s3:PutObject and s3:DeleteObject on the lake's "
-                f"{LOCKS}/ prefix (docs/DEPLOY.md)"
+                "; the job needs s3:GetObject, s3:PutObject and s3:DeleteObject on the lake's "
+                "_locks/ prefix (docs/DEPLOY.md)"
                 if code == "AccessDenied"
                 else ""
             )

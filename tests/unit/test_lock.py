@@ -263,7 +263,7 @@ def test_a_lake_root_of_another_store_has_no_lock_and_says_so():
             pass
 
 
-def test_a_lake_in_a_bucket_that_does_not_exist_fails_the_run_in_one_sentence(aws_server):
+def test_a_lake_in_a_bucket_that_does_not_exist_fails_the_run_in_one_sentence(s3_server):
     with pytest.raises(JobError) as err:
         with run_lock("s3://no-such-bucket/lake", JOB, D1, "r", ttl_seconds=60):
             pass
