@@ -91,12 +91,13 @@ class SecretsManagerSecret(_Strict):
     """A secret in AWS Secrets Manager, named by its name or ARN.
 
     Only the reference is configuration: the value is read with boto3 when the publisher
-    connects (on the EMR driver, with the job role), never when the config loads (in the Airflow
-    scheduler, which holds no such permission), and never written anywhere.
+    connects (on the Airflow worker, or wherever the publish runs, with that process's AWS
+    credentials), never when the config loads (the scheduler parsing the DAG, the jobs on EMR),
+    and never written anywhere.
     """
 
     secret_id: str = Field(min_length=1)
-    # The secret's region; unset: the AWS environment's (AWS_REGION, as on EMR Serverless).
+    # The secret's region; unset: the AWS environment's (AWS_REGION).
     region: str | None = None
 
     @field_validator("region", mode="before")

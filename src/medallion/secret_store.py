@@ -2,7 +2,7 @@
 
 The value is held as a ``SecretStr`` and registered with the log redactor before anything else
 can print it, so it appears in no log line, audit record or error message. The client is
-boto3's, configured by the standard AWS environment (the EMR job role's credentials,
+boto3's, configured by the standard AWS environment (the process's role or credentials,
 ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for a local server in tests), as the S3 path is.
 """
 
@@ -40,8 +40,8 @@ def read_secret(ref: SecretsManagerSecret, key: str) -> SecretStr:
                 f"{f' in {ref.region}' if ref.region else ''}; create it or fix the id"
             ) from None
         hint = {
-            "AccessDeniedException": "; the job role needs secretsmanager:GetSecretValue on it",
-            "DecryptionFailure": "; the job role needs kms:Decrypt on the secret's KMS key",
+            "AccessDeniedException": "; the process's AWS role needs secretsmanager:GetSecretValue on it",
+            "DecryptionFailure": "; the process's AWS role needs kms:Decrypt on the secret's KMS key",
         }.get(code, "")
         raise JobError(f"cannot read {where} from AWS Secrets Manager: {code}{hint}") from None
     except BotoCoreError as exc:  # no region, no credentials, endpoint unreachable

@@ -233,7 +233,7 @@ class SnowflakeWarehouse(Warehouse):
             params["password"] = c.password.get_secret_value()
         else:
             # Checked here, not when the config loads: jobs that never publish (every job but
-            # this one, e.g. on an EMR driver that holds no warehouse secret) must still start.
+            # this one, e.g. the jobs on EMR, which hold no warehouse secret) must still start.
             raise ConfigError(
                 "warehouse.snowflake needs a credential to publish: set credentials (a secret in "
                 "AWS Secrets Manager), password or private_key_path (from the environment, e.g. "
