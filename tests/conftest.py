@@ -52,8 +52,12 @@ def _free_port() -> int:
 
 @pytest.fixture
 def s3_server(monkeypatch):
-    """A local S3 server (moto's server mode) for this test; boto3, fsspec and s3fs point at it
-    through the environment and fsspec's config. Yields its endpoint URL."""
+    """A local AWS server (moto's server mode: S3, Secrets Manager) for this test; boto3, fsspec
+    and s3fs point at it through the environment and fsspec's config, as they point at AWS in
+    production. Yields its endpoint URL. moto keeps its state per process, not per server, so
+    it is reset afterwards."""
+    import urllib.request
+
     from moto.server import ThreadedMotoServer
 
     port = _free_port()
@@ -68,9 +72,12 @@ def s3_server(monkeypatch):
         "FSSPEC_S3_ENDPOINT_URL": endpoint,
     }.items():
         monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(key, raising=False)
     import fsspec
 
     fsspec.config.conf.setdefault("s3", {})["endpoint_url"] = endpoint
     yield endpoint
     fsspec.config.conf.get("s3", {}).pop("endpoint_url", None)
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
     server.stop()

@@ -29,7 +29,6 @@ SAMPLE_ENVIRON = {
     "EMR_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/medallion-emr-serverless-job",
     "SNOWFLAKE_ACCOUNT": "example-account",
     "SNOWFLAKE_USER": "MEDALLION",
-    "SNOWFLAKE_PRIVATE_KEY_PATH": "/secrets/snowflake_key.p8",
 }
 
 

@@ -87,14 +87,45 @@ class DuckDBConfig(_Strict):
     schema_: str = Field(default="main", alias="schema")
 
 
+class SecretsManagerSecret(_Strict):
+    """A secret in AWS Secrets Manager, named by its name or ARN.
+
+    Only the reference is configuration: the value is read with boto3 when the publisher
+    connects (on the Airflow worker, or wherever the publish runs, with that process's AWS
+    credentials), never when the config loads (the scheduler parsing the DAG, the jobs on EMR),
+    and never written anywhere.
+    """
+
+    secret_id: str = Field(min_length=1)
+    # The secret's region; unset: the AWS environment's (AWS_REGION).
+    region: str | None = None
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class SnowflakeCredentials(_Strict):
+    """Where the Snowflake credential is kept, when not in the environment.
+
+    The secret holds either a JSON object with ``password``, or with ``private_key`` (the PEM
+    text) and optionally ``private_key_passphrase``; or a plain string, the password.
+    """
+
+    secrets_manager: SecretsManagerSecret
+
+
 class SnowflakeConfig(_Strict):
-    """Connection settings; the password or private key comes only from the environment."""
+    """Connection settings. The credential comes from the environment (``password``, or
+    ``private_key_path`` and its passphrase) or from a secret store (``credentials``)."""
 
     account: str
     user: str
     password: SecretStr | None = None
     private_key_path: str | None = None
     private_key_passphrase: SecretStr | None = None
+    credentials: SnowflakeCredentials | None = None
     role: str | None = None
     warehouse: str | None = None
     database: str
@@ -111,6 +142,16 @@ class SnowflakeConfig(_Strict):
     def _empty_is_unset(cls, value: Any) -> Any:
         # ``${VAR:-}`` interpolates to "" when the variable is unset: treat it as not given.
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> SnowflakeConfig:
+        given = [k for k in ("password", "private_key_path") if getattr(self, k) is not None]
+        if self.credentials is not None and given:
+            raise ValueError(
+                f"credentials (a secret store) and {' and '.join(given)} are both set; keep one "
+                "source of the Snowflake credential"
+            )
+        return self
 
 
 class WarehouseConfig(_Strict):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,7 +43,7 @@ from medallion.lake import (
     session_commit_metadata,
     table_label,
 )
-from medallion.lock import ALL_DATES, SERIAL_JOBS, LockHeld, run_lock
+from medallion.lock import SERIAL_JOBS, LockHeld, locked_dates, run_lock
 
 RESTORE_JOB = "restore"
 MAINTAIN_JOB = "maintain"
@@ -259,18 +258,9 @@ def writer_lock(
 
 
 def _lock_dates(lake_root: str, job: str, run_date: dt.date) -> list[dt.date]:
-    if job in SERIAL_JOBS or "://" in lake_root:
-        return [run_date]  # one lock for every date (on S3, run_lock takes none: see lock.py)
-    folder = os.path.join(lake_root, "_locks")
-    prefix, suffix = f"{job}__", ".lock"
-    dates = set()
-    for name in os.listdir(folder) if os.path.isdir(folder) else []:
-        if name.startswith(prefix) and name.endswith(suffix):
-            scope = name[len(prefix) : -len(suffix)]
-            with contextlib.suppress(ValueError):
-                if scope != ALL_DATES:
-                    dates.add(dt.date.fromisoformat(scope))
-    return sorted(dates)
+    if job in SERIAL_JOBS:
+        return [run_date]  # one lock for every date
+    return locked_dates(lake_root, job)
 
 
 # --- restore -----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from lakestate import audit_trail, cli_env, one_sentence, snapshot, start_medallion, write_config
 
-from medallion import lock
 from medallion.config import load_settings
 from medallion.generate import generate_landing
 from medallion.jobs import JOB_MAP
@@ -143,23 +142,6 @@ def test_batch_ingestion_locks_are_per_date(tmp_path):
             with pytest.raises(LockHeld, match="already running"):
                 with run_lock(str(tmp_path), JOB, D1, "d1-again", ttl_seconds=60):
                     pass
-
-
-def test_a_late_breaker_never_removes_the_fresh_lock_of_the_first(tmp_path):
-    """Two runs judged the same lock stale; the first broke it and took the lock. The second,
-    acting on its old judgement, must not move the first one's fresh lock aside."""
-    path = lock_path(str(tmp_path), JOB, D1)
-    Path(path).parent.mkdir(parents=True)
-    Path(path).write_text(json.dumps({"run_id": "dead", "host": socket.gethostname(),
-                                      "pid": dead_pid(), "expires_at": "2999-01-01T00:00:00+00:00"}))  # fmt: skip
-    judged = lock._read(path)
-    now = dt.datetime.now(dt.UTC)
-    with run_lock(str(tmp_path), JOB, D1, "first", ttl_seconds=60):
-        lock._break_stale(path, judged, now)  # the second run, one step behind
-        assert lock._read(path)["run_id"] == "first"
-        with pytest.raises(LockHeld):
-            with run_lock(str(tmp_path), JOB, D1, "second", ttl_seconds=60):
-                pass
 
 
 def test_expired_and_foreign_locks(tmp_path):

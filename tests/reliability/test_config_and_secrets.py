@@ -1,17 +1,21 @@
 """Configuration and secrets: a malformed YAML file, an unknown key, a wrong type or a missing
 environment variable is exit 2 with one sentence naming the problem; a secret set through the
 environment appears in no log line, audit record, report, lake file or exception message of a
-full run (the reference lake's CLI run, with ``--verbose``)."""
+full run (the reference lake's CLI run, with ``--verbose``); the Snowflake credential kept in
+AWS Secrets Manager (moto's server) reaches the connector and nothing else."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 from conftest import SECRET, SECRET_ENV, config_with_secret
+from fake_snowflake import fake_snowflake
 from lakestate import audit_trail, medallion, one_sentence, table_dirs, visible_files
 
 from medallion import cli
@@ -160,3 +164,114 @@ def test_dates_are_validated_before_anything_runs():
     assert result.stderr.strip() == (
         "medallion: error: --run-date '2025-13-01' is not a date; use YYYY-MM-DD, e.g. 2025-01-13"
     )
+
+
+# --- the Snowflake credential from AWS Secrets Manager ------------------------------------------
+
+STORED_SECRET = "sm-Pw-from-the-store-4e81d2c7"  # only ever in moto's Secrets Manager
+SECRET_ID = "medallion/reliability/snowflake"
+RUN_DATE = "2025-01-15"
+
+
+@pytest.fixture
+def fakesnow_patch(monkeypatch):
+    """fakesnow in place of the Snowflake connector (tests/fake_snowflake.py)."""
+    with fake_snowflake(monkeypatch) as statements:
+        yield statements
+
+
+def run_cli(*argv: str) -> int:
+    """``medallion`` in this process (so fakesnow stands in for Snowflake), root logger kept."""
+    root_logger = logging.getLogger()
+    saved = root_logger.handlers[:], root_logger.level
+    try:
+        return cli.main(list(argv))
+    finally:
+        root_logger.handlers[:] = saved[0]
+        root_logger.setLevel(saved[1])
+
+
+def snowflake_from_secrets_manager(path: Path, lake: Path) -> Path:
+    path.write_text(
+        f"""env: prod
+spark: {{master: "local[2]", shuffle_partitions: 1}}
+lake: {{root: "{lake}"}}
+warehouse:
+  type: snowflake
+  snowflake:
+    account: acme-test
+    user: publisher
+    credentials: {{secrets_manager: {{secret_id: {SECRET_ID}, region: eu-west-1}}}}
+    database: MEDALLION
+    schema: GOLD
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def assert_nowhere(secret: str, lake: Path, *texts: str) -> list[dict]:
+    """``secret`` in none of ``texts`` and no file of ``lake``; the lake's audit records."""
+    for text in texts:
+        assert secret not in text
+    for path in lake.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    return audit_trail(lake)
+
+
+@pytest.mark.filterwarnings("ignore:Arrow output on a DB-API")  # fakesnow's, not ours
+def test_the_credential_from_secrets_manager_reaches_only_the_connector(
+    reference, s3_server, fakesnow_patch, spark, tmp_path, capsys
+):
+    """The reference lake's gold published to Snowflake (fakesnow) with the password read from
+    Secrets Manager when the publisher connects: the connector gets it; no log line (--verbose),
+    audit record, lake file or Spark setting holds it."""
+    import boto3
+    import snowflake.connector
+
+    lake = tmp_path / "lake"
+    shutil.copytree(reference.lake() / "gold", lake / "gold")
+    config = snowflake_from_secrets_manager(tmp_path / "prod.yaml", lake)
+    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"password": STORED_SECRET}))
+
+    code = run_cli("run", "--job", "publish_gold_to_snowflake", "--run-date", RUN_DATE,
+                   "--config", str(config), "--env", "prod", "--verbose")  # fmt: skip
+
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    assert snowflake.connector.connect.call_args.kwargs["password"] == STORED_SECRET
+    assert f"read secret '{SECRET_ID}'" in out.err  # the --verbose log was captured
+    (record,) = assert_nowhere(STORED_SECRET, lake, out.out, out.err)
+    assert record["status"] == "succeeded" and record["rows_out"] > 0
+    spark_conf = "\n".join(f"{k}={v}" for k, v in spark.sparkContext.getConf().getAll())
+    assert STORED_SECRET not in spark_conf + json.dumps(spark.conf.getAll)
+
+
+def test_a_bad_secret_fails_in_one_sentence_that_does_not_show_it(
+    reference, s3_server, fakesnow_patch, tmp_path, capsys
+):
+    """A secret whose JSON misnames its field: exit 2, one sentence naming the secret and what
+    is wrong, and the value in neither the message, the --verbose traceback nor the audit."""
+    import boto3
+
+    lake = tmp_path / "lake"
+    shutil.copytree(reference.lake() / "gold", lake / "gold")
+    config = snowflake_from_secrets_manager(tmp_path / "prod.yaml", lake)
+    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"pasword": STORED_SECRET}))
+
+    code = run_cli("run", "--job", "publish_gold_to_snowflake", "--run-date", RUN_DATE,
+                   "--config", str(config), "--env", "prod", "--verbose")  # fmt: skip
+
+    out = capsys.readouterr()
+    assert code == 2
+    message = out.err.strip().splitlines()[-1].removeprefix("medallion: error: ")
+    assert message == (
+        f"secret '{SECRET_ID}' is a JSON object with neither a 'password' nor a 'private_key' "
+        "field; store one of them (or the password as plain text)"
+    )
+    assert one_sentence(message)
+    (record,) = assert_nowhere(STORED_SECRET, lake, out.out, out.err)
+    assert record["status"] == "failed" and record["error"] == message

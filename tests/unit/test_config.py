@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from medallion.config import load_settings, parse_settings
+from medallion.config import (
+    SecretsManagerSecret,
+    SnowflakeCredentials,
+    load_settings,
+    parse_settings,
+)
 from medallion.errors import ConfigError
 
 SNOWFLAKE_YAML = """
@@ -39,12 +44,16 @@ def test_shipped_cluster_configs_validate_with_their_variables(monkeypatch, env)
         "EMR_EXECUTION_ROLE_ARN",
     ):
         monkeypatch.setenv(name, f"value-{name.lower()}")
-    monkeypatch.setenv("SNOWFLAKE_PASSWORD", "pw-from-env")
-    settings = load_settings(env)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    settings = load_settings(env)  # no AWS access: the secret is only named here, never read
     assert settings.lake.root == f"s3://value-medallion_lake_bucket/{env}/lake"
     assert settings.spark.master is None
-    assert settings.warehouse.snowflake.password.get_secret_value() == "pw-from-env"
-    assert settings.secret_values() == ["pw-from-env"]
+    snowflake = settings.warehouse.snowflake
+    assert snowflake.credentials == SnowflakeCredentials(
+        secrets_manager=SecretsManagerSecret(secret_id=f"medallion/{env}/snowflake")
+    )
+    assert snowflake.password is None and snowflake.private_key_path is None
+    assert settings.secret_values() == []
 
 
 def test_env_interpolation_with_default_and_value():
@@ -94,6 +103,38 @@ def test_snowflake_credential_is_only_needed_to_publish():
     assert settings.warehouse.snowflake.password is None
     with pytest.raises(ConfigError, match="needs a credential to publish"):
         SnowflakeWarehouse(settings.warehouse.snowflake, Lake.from_root("/tmp/x")).connect_params()
+
+
+@pytest.mark.parametrize(
+    ("credentials", "expected"),
+    [
+        (
+            "credentials: {secrets_manager: {secret_id: ''}}",
+            "key 'warehouse.snowflake.credentials.secrets_manager.secret_id': String should have "
+            "at least 1 character",
+        ),
+        (
+            "credentials: {secrets_manager: {secret_id: s, regoin: eu-west-1}}",
+            "unknown key 'warehouse.snowflake.credentials.secrets_manager.regoin'",
+        ),
+        (
+            "credentials: {vault: {path: s}}",
+            "missing key 'warehouse.snowflake.credentials.secrets_manager'; unknown key "
+            "'warehouse.snowflake.credentials.vault'",
+        ),
+        (
+            "credentials: {secrets_manager: {secret_id: s}}\n    password: ${SF_PASSWORD}",
+            "key 'warehouse.snowflake': Value error, credentials (a secret store) and password "
+            "are both set; keep one source of the Snowflake credential",
+        ),
+    ],
+)
+def test_a_bad_secret_store_reference_is_a_config_error_naming_the_key(credentials, expected):
+    text = SNOWFLAKE_YAML.replace("password: ${SF_PASSWORD}", credentials)
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text, "prod.yaml", environ={"SF_PASSWORD": "hunter2-secret"})
+    assert str(err.value) == f"config 'prod.yaml' is invalid: {expected}"
+    assert err.value.exit_code == 2
 
 
 def test_secret_never_in_repr_or_error(monkeypatch):

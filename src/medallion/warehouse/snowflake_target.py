@@ -26,6 +26,10 @@ What Snowflake supplies to the publish algorithm (``base.Warehouse.publish_table
 * the ``MERGE`` has no ``WHEN NOT MATCHED BY SOURCE``: keys gone from gold are deleted by a
   ``DELETE`` in the same transaction, and the ``MERGE`` reports inserted and updated rows as
   result columns.
+* credentials: a password or a private key (PKCS#8 PEM, with its passphrase if encrypted), from
+  the environment (``password``, ``private_key_path``) or from a secret in AWS Secrets Manager
+  (``credentials.secrets_manager``), read when the publisher connects, on the process that
+  connects, and held as a ``SecretStr`` registered with the log redactor.
 * types and names: gold's Arrow types map to Snowflake's (``snowflake_type``); gold's
   snake_case names become upper-case quoted identifiers (``"CUSTOMER_SK"``), which is what
   unquoted ``customer_sk`` means in Snowflake, so analysts query without quotes.
@@ -39,13 +43,17 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from pydantic import SecretStr
 
-from medallion.config import SnowflakeConfig
+from medallion.config import SnowflakeConfig, SnowflakeCredentials
 from medallion.errors import ConfigError, JobError
 from medallion.lake import Lake
+from medallion.redact import register_secrets
+from medallion.secret_store import read_secret
 from medallion.warehouse import sql
 from medallion.warehouse.base import (
     Column,
@@ -107,8 +115,6 @@ def normalize_type(type_: str) -> str:
 
 def load_private_key(path: str, passphrase: str | None) -> bytes:
     """The PKCS#8 DER bytes of a PEM private key file, as the connector's ``private_key`` wants."""
-    from cryptography.hazmat.primitives import serialization
-
     try:
         with open(path, "rb") as handle:
             pem = handle.read()
@@ -116,20 +122,67 @@ def load_private_key(path: str, passphrase: str | None) -> bytes:
         raise ConfigError(
             f"warehouse.snowflake.private_key_path '{path}' cannot be read: {exc.strerror}"
         ) from None
+    return private_key_der(
+        pem,
+        passphrase,
+        f"the Snowflake private key '{path}'",
+        "warehouse.snowflake.private_key_passphrase",
+    )
+
+
+def private_key_der(pem: bytes, passphrase: str | None, what: str, passphrase_from: str) -> bytes:
+    """The PKCS#8 DER bytes of the PEM private key ``pem`` (``what`` names it in errors)."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_pem_private_key(
             pem, password=passphrase.encode() if passphrase else None
         )
     except (ValueError, TypeError):
         raise ConfigError(
-            f"cannot load the Snowflake private key '{path}': not a PEM private key, or the "
-            f"passphrase (warehouse.snowflake.private_key_passphrase) is wrong or missing"
+            f"cannot load {what}: not a PEM private key, or the passphrase "
+            f"({passphrase_from}) is wrong or missing"
         ) from None
     return key.private_bytes(
         encoding=serialization.Encoding.DER,
         format=serialization.PrivateFormat.PKCS8,
         encryption_algorithm=serialization.NoEncryption(),
     )
+
+
+@dataclass(frozen=True)
+class SecretCredential:
+    """The Snowflake credential a secret holds: a password, or a private key and passphrase."""
+
+    password: SecretStr | None = None
+    private_key: SecretStr | None = None  # the PEM text
+    private_key_passphrase: SecretStr | None = None
+
+    @classmethod
+    def parse(cls, secret: SecretStr, where: str) -> SecretCredential:
+        """A JSON object with ``password`` or ``private_key`` (and ``private_key_passphrase``),
+        or any other text, which is the password itself."""
+        text = secret.get_secret_value()
+        try:
+            fields = json.loads(text)
+        except json.JSONDecodeError:
+            fields = None
+        if not isinstance(fields, dict):
+            return cls(password=secret)
+        found = {
+            name: value
+            for name in ("password", "private_key", "private_key_passphrase")
+            if isinstance(value := fields.get(name), str) and value
+        }
+        # Each field alone, and each line of a PEM key, so no fragment of it can be shown.
+        pem_lines = found.get("private_key", "").splitlines()
+        register_secrets([*found.values(), *(ln for ln in pem_lines if not ln.startswith("-"))])
+        if "private_key" not in found and "password" not in found:
+            raise ConfigError(
+                f"{where} is a JSON object with neither a 'password' nor a 'private_key' field; "
+                "store one of them (or the password as plain text)"
+            )
+        return cls(**{name: SecretStr(value) for name, value in found.items()})
 
 
 class SnowflakeWarehouse(Warehouse):
@@ -153,7 +206,8 @@ class SnowflakeWarehouse(Warehouse):
     # --- connection -------------------------------------------------------------------------
 
     def connect_params(self) -> dict[str, Any]:
-        """Connector arguments, all from the config (the secrets came from the environment)."""
+        """Connector arguments from the config; the credential from the environment or, with
+        ``credentials``, from AWS Secrets Manager, read now (each call reads it again)."""
         c = self.config
         params: dict[str, Any] = {
             "account": c.account,
@@ -168,7 +222,9 @@ class SnowflakeWarehouse(Warehouse):
             params["role"] = c.role
         if c.warehouse:
             params["warehouse"] = c.warehouse
-        if c.private_key_path:  # key-pair wins when both are set
+        if c.credentials is not None:
+            self._secret_credential(c.credentials, params)
+        elif c.private_key_path:  # key-pair wins when both are set
             passphrase = c.private_key_passphrase
             params["private_key"] = load_private_key(
                 c.private_key_path, passphrase.get_secret_value() if passphrase else None
@@ -177,12 +233,30 @@ class SnowflakeWarehouse(Warehouse):
             params["password"] = c.password.get_secret_value()
         else:
             # Checked here, not when the config loads: jobs that never publish (every job but
-            # this one, e.g. on an EMR driver that holds no warehouse secret) must still start.
+            # this one, e.g. the jobs on EMR, which hold no warehouse secret) must still start.
             raise ConfigError(
-                "warehouse.snowflake needs a credential to publish: set password or private_key_path "
-                "(from the environment, e.g. SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH)"
+                "warehouse.snowflake needs a credential to publish: set credentials (a secret in "
+                "AWS Secrets Manager), password or private_key_path (from the environment, e.g. "
+                "SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH)"
             )
         return params
+
+    @staticmethod
+    def _secret_credential(credentials: SnowflakeCredentials, params: dict[str, Any]) -> None:
+        """Read the credential from its secret store now, on the process that connects."""
+        key = "warehouse.snowflake.credentials.secrets_manager"
+        ref = credentials.secrets_manager
+        secret = SecretCredential.parse(read_secret(ref, key), f"secret '{ref.secret_id}'")
+        if secret.private_key is not None:
+            passphrase = secret.private_key_passphrase
+            params["private_key"] = private_key_der(
+                secret.private_key.get_secret_value().encode(),
+                passphrase.get_secret_value() if passphrase else None,
+                f"the private key in secret '{ref.secret_id}'",
+                "the secret's private_key_passphrase field",
+            )
+        elif secret.password is not None:
+            params["password"] = secret.password.get_secret_value()
 
     def connect(self) -> None:
         self.connection  # noqa: B018  (opens it)

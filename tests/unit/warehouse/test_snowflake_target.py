@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -12,6 +14,7 @@ from warehouse_gold import customer, day, order, snowflake_config
 
 from medallion.config import parse_settings
 from medallion.errors import ConfigError, JobError
+from medallion.redact import redact
 from medallion.warehouse import locate_gold
 from medallion.warehouse.snowflake_target import (
     SnowflakeWarehouse,
@@ -261,3 +264,75 @@ def test_the_staging_table_is_temporary_and_the_data_change_one_transaction(gold
     ]
     assert statements[-1] == f"DROP TABLE IF EXISTS {STAGING}"
     warehouse.close()
+
+
+# --- the credential from AWS Secrets Manager (moto's server) -------------------------------------
+
+SECRET_ID = "medallion/test/snowflake"
+
+
+def from_secrets_manager(secret_id: str = SECRET_ID, region: str | None = "eu-west-1"):
+    return snowflake_config(
+        password=None, credentials={"secrets_manager": {"secret_id": secret_id, "region": region}}
+    )
+
+
+def store_secret(value: str, region: str = "eu-west-1") -> None:
+    import boto3
+
+    boto3.client("secretsmanager", region_name=region).create_secret(
+        Name=SECRET_ID, SecretString=value
+    )
+
+
+def test_the_password_is_read_from_secrets_manager_when_the_publisher_connects(
+    s3_server, fakesnow_patch, caplog
+):
+    import snowflake.connector
+
+    warehouse = SnowflakeWarehouse(from_secrets_manager(), lake=None)
+    store_secret(json.dumps({"password": "pw-from-the-store-51b7"}))  # after the config loaded
+
+    with caplog.at_level(logging.DEBUG):
+        warehouse.connection  # noqa: B018  (connects)
+
+    assert snowflake.connector.connect.call_args.kwargs["password"] == "pw-from-the-store-51b7"
+    assert f"read secret '{SECRET_ID}'" in caplog.text
+    assert "pw-from-the-store-51b7" not in caplog.text + repr(warehouse.config)
+    assert redact("login pw-from-the-store-51b7") == "login ***"
+    warehouse.close()
+
+
+def test_a_secret_in_plain_text_is_the_password(s3_server):
+    store_secret("plain-text-password-0c4d")
+    params = SnowflakeWarehouse(from_secrets_manager(), lake=None).connect_params()
+    assert params["password"] == "plain-text-password-0c4d" and "private_key" not in params
+
+
+def test_a_private_key_is_read_from_secrets_manager(s3_server, rsa_key, tmp_path):
+    pem = Path(write_pem(tmp_path / "k.p8", rsa_key, PASSPHRASE)).read_text()
+    secret = {"private_key": pem, "private_key_passphrase": PASSPHRASE}
+    store_secret(json.dumps(secret), region="us-east-1")  # the environment's region
+
+    params = SnowflakeWarehouse(from_secrets_manager(region=None), lake=None).connect_params()
+
+    assert params["private_key"] == der(rsa_key) and "password" not in params
+    body_line = pem.splitlines()[1]
+    assert redact(f"key line {body_line}") == "key line ***"
+
+
+def test_a_missing_secret_is_a_config_error_naming_the_key(s3_server):
+    with pytest.raises(ConfigError) as err:
+        SnowflakeWarehouse(from_secrets_manager("no/such/secret"), lake=None).connect_params()
+    assert str(err.value) == (
+        "secret 'no/such/secret' (warehouse.snowflake.credentials.secrets_manager.secret_id) "
+        "does not exist in AWS Secrets Manager in eu-west-1; create it or fix the id"
+    )
+
+
+def test_a_secret_without_a_credential_field_is_refused_without_showing_it(s3_server):
+    store_secret(json.dumps({"pasword": "typo-field-secret-93e1"}))
+    with pytest.raises(ConfigError) as err:
+        SnowflakeWarehouse(from_secrets_manager(), lake=None).connect_params()
+    assert "neither a 'password' nor a 'private_key' field" in str(err.value)
+    assert "typo-field-secret-93e1" not in str(err.value)
