@@ -25,6 +25,11 @@ from medallion.orchestration.callbacks import (
 
 pytestmark = pytest.mark.dag
 
+# Airflow configures logging (structlog over the root logger) when it is first imported. Done in
+# the middle of a test, that drops pytest's log-capture handler, and what the callbacks log after
+# it is not captured: import it here, at collection, so every test sees Airflow's logging set up.
+import airflow.providers.http.notifications.http  # noqa: E402, F401
+
 
 def task_context(try_number: int = 1, error: str = "exited with code 1") -> dict:
     ti = SimpleNamespace(
@@ -174,7 +179,8 @@ def test_the_webhooks_token_never_reaches_a_log(tmp_path, caplog, capfd):
         AlertCallback(TASK_FAILED, "local", alert_config(tmp_path, url))(task_context())
 
     printed = capfd.readouterr()
-    assert "alert webhook unreachable (ConnectionError)" in caplog.text
+    logged = caplog.text + printed.out + printed.err
+    assert "alert webhook unreachable (ConnectionError)" in logged
     for output in (caplog.text, printed.out, printed.err):
         assert "s3cr3t-t0ken" not in output
 
