@@ -89,13 +89,14 @@ test: setup check-chromium
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 # The multi-minute suites outside make test's budget that CI runs: the redelivery story, the
-# Airflow DAG run, the packaged wheel, the stream's crash test.
+# Airflow DAG run, the stream's crash test.
 .PHONY: test-slow test-reliability test-extended
 test-slow: setup
 	$(BIN)/python -m pytest --durations=25 -m "slow and not reliability" $(PYTEST_ARGS)
 
 # The proofs CI's budget leaves out (README "Tests" says when to run them): the chain on a
-# standalone Spark cluster against local mode, the bench smoke run, and 12 delivery schedules
+# standalone Spark cluster against local mode, the packaged wheel under spark-submit, the bench
+# smoke run, and 12 delivery schedules
 # drawn with another seed than make test's fixed 8
 # (tests/unit/transforms/gold/test_delivery_schedules.py).
 test-extended: setup
