@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from medallion.errors import JobError
-from medallion.lake import is_hidden_path, table_label
+from medallion.lake import is_hidden_path, s3_endpoint, table_label
 
 # The AWS settings delta-rs's object store understands, taken from the environment when set.
 _AWS_ENV = (
@@ -50,7 +50,7 @@ def storage_options(path: str) -> dict[str, str]:
     if not table_uri(path).startswith("s3://"):
         return {}
     options = {key: os.environ[key] for key in _AWS_ENV if os.environ.get(key)}
-    endpoint = options.get("AWS_ENDPOINT_URL_S3") or options.get("AWS_ENDPOINT_URL")
+    endpoint = s3_endpoint(options)
     if endpoint:
         options["AWS_ENDPOINT_URL"] = endpoint
         if endpoint.startswith("http://"):

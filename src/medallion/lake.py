@@ -37,12 +37,11 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from medallion.errors import JobError, UsageError
-from medallion.spark import configure_s3a, serves_scheme
 
 # PySpark is imported where it is used: the paths and the plain-file helpers load without it, so
 # the audit trail (``medallion audit``) costs no Spark import.
@@ -94,6 +93,8 @@ class Lake:
         (:func:`medallion.spark.configure_s3a`). Outside Spark (fsspec, deltalake) both
         schemes name the same objects, so the lake's files are the same whichever one wrote them.
         """
+        from medallion.spark import configure_s3a, serves_scheme  # Spark only where Spark is
+
         lake = cls.from_root(root)
         if lake.root.startswith("s3://") and not serves_scheme(spark, "s3"):
             lake = cls("s3a://" + lake.root.removeprefix("s3://"))
@@ -169,6 +170,13 @@ class Lake:
 
     def locks_dir(self) -> str:
         return self.path("_locks")
+
+
+def s3_endpoint(environ: Mapping[str, str]) -> str | None:
+    """The S3 endpoint the standard AWS environment names (``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL``; a local S3 server in the tests), or None for AWS's own endpoints.
+    Spark's S3A settings and delta-rs's storage options both take it from here."""
+    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
 
 
 def run_date_folder(run_date: dt.date | None) -> str:

@@ -30,6 +30,7 @@ from pyspark.sql import SparkSession
 
 from medallion.config import SparkConfig
 from medallion.errors import UsageError
+from medallion.lake import s3_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def s3a_bucket_conf(bucket: str, environ: Mapping[str, str]) -> dict[str, str]:
     """
     prefix = f"fs.s3a.bucket.{bucket}."
     conf: dict[str, str] = {}
-    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    endpoint = s3_endpoint(environ)
     if endpoint:
         conf[prefix + "endpoint"] = endpoint
         conf[prefix + "path.style.access"] = "true"
