@@ -278,15 +278,24 @@ def list_dir(spark: SparkSession, path: str) -> list[str]:
 
 
 def has_data_files(spark: SparkSession, path: str) -> bool:
-    """True when ``path`` holds at least one file whose name is not hidden (:func:`is_hidden`)."""
+    """True when ``path`` holds a data file: one with no hidden part (:func:`is_hidden`) in its
+    path below ``path``.
+
+    Hidden folders are not entered: a Delta log is never data, and a concurrent creator's first
+    commit (``_delta_log/00000000000000000000.json``) landing between a "no table here" answer
+    and this listing must not make the folder look like foreign files.
+    """
     fs, hpath = _fs(spark, path)
     if not fs.exists(hpath):
         return False
-    files = fs.listFiles(hpath, True)
-    while files.hasNext():
-        name = files.next().getPath().getName()
-        if not is_hidden(name):
-            return True
+    folders = [hpath]
+    while folders:
+        for status in fs.listStatus(folders.pop()):
+            if is_hidden(status.getPath().getName()):
+                continue
+            if not status.isDirectory():
+                return True
+            folders.append(status.getPath())
     return False
 
 

@@ -71,9 +71,19 @@ def race(tmp_path_factory):
     return root, manifest, stale_info, held, codes, logs, {n: p.pid for n, p in procs.items()}
 
 
+def outcome_lines(logs: dict[str, str]) -> dict[str, list[str]]:
+    """Each run's error and outcome lines: what a failed assertion shows (whole logs are
+    truncated by pytest before their end, where the reason is)."""
+    marks = ("ERROR", "medallion: error:", "succeeded in", "Traceback", "Exception")
+    return {
+        name: [line for line in log.splitlines() if any(mark in line for mark in marks)]
+        for name, log in logs.items()
+    }
+
+
 def test_one_run_takes_the_lock_and_the_other_exits_with_one_clear_sentence(race):
     _, _, _, _, codes, logs, _ = race
-    assert sorted([codes["A"], codes["B"]]) == [0, 1], logs
+    assert sorted([codes["A"], codes["B"]]) == [0, 1], outcome_lines(logs)
     loser = "A" if codes["A"] == 1 else "B"
     errors = [line for line in logs[loser].splitlines() if line.startswith("medallion: error:")]
     assert len(errors) == 1, logs[loser]
@@ -83,9 +93,10 @@ def test_one_run_takes_the_lock_and_the_other_exits_with_one_clear_sentence(race
 
 
 def test_the_lock_file_names_its_owner_and_expiry(race):
-    _, _, _, held, codes, _, pids = race
+    _, _, _, held, codes, logs, pids = race
     winner = "A" if codes["A"] == 0 else "B"
-    assert held["pid"] == pids[winner] and held["host"] == socket.gethostname()
+    assert held["pid"] == pids[winner], (pids, codes, outcome_lines(logs))
+    assert held["host"] == socket.gethostname()
     assert (held["job"], held["run_date"]) == (JOB, str(D1))
     acquired = dt.datetime.fromisoformat(held["acquired_at"])
     expires = dt.datetime.fromisoformat(held["expires_at"])
@@ -102,9 +113,10 @@ def test_the_stale_lock_of_the_dead_run_was_broken_and_kept_aside(race):
 
 def test_another_date_ran_at_the_same_time_without_interfering(race):
     root, manifest, _, _, codes, logs, _ = race
-    assert codes["C"] == 0, logs["C"]
+    assert codes["C"] == 0, outcome_lines(logs)
     trail = audit_trail(root, job=JOB)
     ok = {r["run_date"]: r for r in trail if r["status"] == "succeeded"}
+    assert sorted(ok) == [str(D1), str(D2)], [(r["run_date"], r["error"]) for r in trail]
     a_or_b, c = ok[str(D1)], ok[str(D2)]
     assert c["started_at"] < a_or_b["finished_at"] and a_or_b["started_at"] < c["finished_at"]
     snap = snapshot(root)

@@ -18,6 +18,8 @@ from medallion.lake import (
     Lake,
     append,
     commit_metadata,
+    has_data_files,
+    is_delta_table,
     is_hidden,
     is_hidden_path,
     merge_into,
@@ -351,4 +353,23 @@ def test_a_table_another_process_is_creating_is_waited_for_and_written_into(spar
     finally:
         other.join()
     assert commit.version == 1 and commit.rows_written == 2
+    assert _content(spark, str(path)) == [(7, DAY2), (8, DAY2)]
+
+
+def test_a_first_commit_this_session_has_not_seen_yet_is_not_taken_for_foreign_files(
+    spark, tmp_path
+):
+    """Another process committed the table's first version after this session last looked
+    (its cached view still says "no table"): the log's files are not data files, so the write
+    goes into the table instead of refusing the folder as "not a Delta table"."""
+    made_elsewhere = tmp_path / "elsewhere"
+    _write_day(spark, str(made_elsewhere), [], DAY1)  # an empty table: version 0 only
+    path = tmp_path / "bronze" / "redshift" / "customer_behavior"
+    (path / "_delta_log").mkdir(parents=True)
+    assert not is_delta_table(spark, str(path))  # this session now caches "no table"
+    first = "00000000000000000000.json"
+    shutil.copy(made_elsewhere / "_delta_log" / first, path / "_delta_log" / first)
+    assert not has_data_files(spark, str(path))
+    commit = _write_day(spark, str(path), [7, 8], DAY2)
+    assert commit.rows_written == 2
     assert _content(spark, str(path)) == [(7, DAY2), (8, DAY2)]
