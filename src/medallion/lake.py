@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -57,8 +58,9 @@ RUN_DATE_KEY = "run_date"
 # How many times a replaceWhere refused by a concurrent commit is made again (see replace_where).
 REPLACE_RETRIES = 2
 FIRST_COMMIT = "00000000000000000000.json"  # a Delta log's version 0
-# How far back a write looks in the table's history for the commit it made (_new_commit).
-RECENT_COMMITS = 20
+LOG_DIR = "_delta_log"
+# A commit file of the Delta log: the version, zero-padded to 20 digits (Delta's PROTOCOL.md).
+_COMMIT_FILE = re.compile(r"(\d{20})\.json")
 DELTA = "delta"
 # The session setting Delta reads for the userMetadata of commits made by SQL/DML (MERGE, DELETE,
 # OPTIMIZE, RESTORE); DataFrame writes take the same value as a writer option.
@@ -385,11 +387,10 @@ def read_delta(
 
 def last_commit(spark: SparkSession, path: str) -> Commit:
     """The table's latest commit, as :class:`Commit`."""
-    from delta.tables import DeltaTable
-
-    row = DeltaTable.forPath(spark, path).history(1).first()
-    metrics = operation_metrics(row["operationMetrics"])
-    return Commit(path, int(row["version"]), row["operation"], metrics)
+    versions = commit_versions(spark, path)
+    if not versions:
+        raise JobError(f"{table_label(path)} is not a Delta table (its log has no commit)")
+    return read_commit(spark, path, versions[-1])
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:
@@ -397,6 +398,49 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     if not is_delta_table(spark, path):
         return None
     return last_commit(spark, path).version
+
+
+def commit_versions(spark: SparkSession, path: str) -> list[int]:
+    """The versions whose commit files are in the table's log, oldest first.
+
+    Read from the log's file names (one ``<version>.json`` per commit, Delta's protocol), one
+    listing and no Spark query: the write helpers ask this around every write, and a history
+    query costs a plan, an analysis and a job each time. Log clean-up removes old commits only,
+    so the newest one is always listed.
+    """
+    fs, log_dir = _fs(spark, f"{path.rstrip('/')}/{LOG_DIR}")
+    if not fs.exists(log_dir):
+        return []
+    names = (status.getPath().getName() for status in fs.listStatus(log_dir))
+    return sorted(int(m.group(1)) for m in map(_COMMIT_FILE.fullmatch, names) if m)
+
+
+def read_commit(spark: SparkSession, path: str, version: int) -> Commit:
+    """The commit of ``version`` from its ``commitInfo`` action, as the table's history shows
+    it (operation, metrics); a commit without one (written by another tool) has operation
+    ``UNKNOWN`` and no metrics."""
+    return _as_commit(path, version, _commit_info(spark, path, version))
+
+
+def _as_commit(path: str, version: int, info: dict) -> Commit:
+    metrics = operation_metrics(info.get("operationMetrics"))
+    return Commit(path, version, info.get("operation", "UNKNOWN"), metrics)
+
+
+def _commit_info(spark: SparkSession, path: str, version: int) -> dict:
+    fs, file = _fs(spark, f"{path.rstrip('/')}/{LOG_DIR}/{version:020d}.json")
+    jvm = spark.sparkContext._jvm
+    stream = fs.open(file)
+    try:
+        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+    for line in text.splitlines():
+        if line.strip():
+            action = json.loads(line)
+            if "commitInfo" in action:
+                return action["commitInfo"]
+    return {}
 
 
 def _is_int(value: object) -> bool:
@@ -509,15 +553,13 @@ def _new_commit(spark: SparkSession, path: str, before: int | None, metadata: st
     The newest commit after ``before`` that carries this write's ``metadata``: with concurrent
     writers (two dates' ingests of one table) the table's latest commit may be the other's.
     """
-    from delta.tables import DeltaTable
-
     floor = -1 if before is None else before
-    for row in DeltaTable.forPath(spark, path).history(RECENT_COMMITS).collect():
-        if int(row["version"]) <= floor:
+    for version in reversed(commit_versions(spark, path)):
+        if version <= floor:
             break
-        if row["userMetadata"] == metadata:
-            metrics = operation_metrics(row["operationMetrics"])
-            return Commit(path, int(row["version"]), row["operation"], metrics)
+        info = _commit_info(spark, path, version)
+        if info.get("userMetadata") == metadata:
+            return _as_commit(path, version, info)
     return Commit(path, max(floor, 0), NO_COMMIT)
 
 

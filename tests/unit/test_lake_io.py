@@ -18,12 +18,16 @@ from medallion.lake import (
     Lake,
     append,
     commit_metadata,
+    commit_versions,
     has_data_files,
     is_delta_table,
     is_hidden,
     is_hidden_path,
+    last_commit,
     merge_into,
+    operation_metrics,
     overwrite,
+    read_commit,
     read_delta,
     replace_where,
     run_date_of,
@@ -373,3 +377,23 @@ def test_a_first_commit_this_session_has_not_seen_yet_is_not_taken_for_foreign_f
     commit = _write_day(spark, str(path), [7, 8], DAY2)
     assert commit.rows_written == 2
     assert _content(spark, str(path)) == [(7, DAY2), (8, DAY2)]
+
+
+def test_commits_read_from_the_log_files_are_the_tables_history(spark, tmp_path):
+    """The write helpers read their commits from the log's files instead of a history query;
+    each one must be what ``DESCRIBE HISTORY`` says: version, operation and metrics."""
+    path = str(tmp_path / "bronze" / "crm" / "accounts")
+    _write_day(spark, path, [1, 2], DAY1)
+    _write_day(spark, path, [3], DAY2)
+    _write_day(spark, path, [4, 5, 6], DAY1)
+    history = DeltaTable.forPath(spark, path).history().collect()
+    assert commit_versions(spark, path) == sorted(int(row["version"]) for row in history)
+    for row in history:
+        commit = read_commit(spark, path, int(row["version"]))
+        assert (commit.operation, commit.metrics) == (
+            row["operation"],
+            operation_metrics(row["operationMetrics"]),
+        )
+    assert last_commit(spark, path) == read_commit(spark, path, int(history[0]["version"]))
+    assert last_commit(spark, path).rows_written == 3
+    assert commit_versions(spark, str(tmp_path / "nothing")) == []
