@@ -1,0 +1,115 @@
+"""The silver and gold table contracts: the declarations a contract must get right to load.
+(That the tables are written as their contracts declare is checked on the chain's output:
+tests/integration/test_table_contracts.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from medallion.quality.suite import packaged_suites
+from medallion.quality.table_contracts import (
+    QualityContractError,
+    parse_table_contract,
+    primary_key,
+    table_contract,
+    table_names,
+)
+
+
+def test_each_packaged_contract_is_one_table_whose_suite_reports_it_in_validate_order():
+    suites = packaged_suites()
+
+    assert [(s.layer, s.tables) for s in suites] == [
+        (layer, (table,)) for layer in ("silver", "gold") for table in table_names(layer)
+    ]
+    assert [s.source for s in suites] == [f"{s.layer}/{s.tables[0]}.yaml" for s in suites]
+    assert all(r.table == s.tables[0] for s in suites for r in s.rules)
+    assert sum(len(s.rules) for s in suites) == 111
+
+
+def test_a_contract_declares_each_column_with_its_spark_type_and_key_in_order():
+    behavior = table_contract("silver", "customer_behavior")
+
+    assert behavior.schema[:3] == [
+        ("customer_id", "string"),
+        ("login_count", "int"),
+        ("page_views", "int"),
+    ]
+    assert behavior.primary_key == ("customer_id", "event_date")
+    assert behavior.partition_by == ("event_month",)
+    assert primary_key("gold", "dim_customer") == ["customer_sk"]
+
+
+def test_an_unknown_table_is_refused_naming_the_layers_tables():
+    with pytest.raises(QualityContractError, match="no contract for gold table 'dim_store'"):
+        table_contract("gold", "dim_store")
+
+
+CONTRACT = """
+apiVersion: v3.1.0
+kind: DataContract
+id: test-silver-orders
+name: silver.orders
+version: 1.0.0
+status: active
+customProperties: [{property: layer, value: silver}]
+schema:
+  - name: orders
+    properties:
+      - {name: order_id, logicalType: string, physicalType: string, required: true, primaryKey: true, primaryKeyPosition: 1}
+      - {name: amount, logicalType: number, physicalType: "decimal(18,2)"}
+"""
+
+
+def test_a_valid_contract_parses_to_its_columns():
+    contract = parse_table_contract(CONTRACT, "test.yaml")
+
+    assert contract.schema == [("order_id", "string"), ("amount", "decimal(18,2)")]
+    assert [c.required for c in contract.columns] == [True, False]
+    assert contract.primary_key == ("order_id",)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            '"decimal(18,2)"',
+            '"DECIMAL(18, 2)"',
+            "silver.orders.amount: write physicalType 'DECIMAL(18, 2)' as Spark does: "
+            "'decimal(18,2)'",
+        ),
+        (
+            ', physicalType: "decimal(18,2)"}',
+            "}",
+            "silver.orders.amount: physicalType must be the Spark type",
+        ),
+        (
+            "logicalType: number",
+            "logicalType: integer",
+            "silver.orders.amount: physicalType 'decimal(18,2)' cannot hold logicalType 'integer'",
+        ),
+        (
+            ", primaryKey: true, primaryKeyPosition: 1}",
+            "}",
+            "silver.orders: mark the key column(s) primaryKey: true",
+        ),
+        (
+            "required: true, ",
+            "",
+            "silver.orders: key column(s) order_id must be required",
+        ),
+        ("name: amount", "name: order_id", "must declare each of its columns once (order_id"),
+        (
+            "      - {name: amount",
+            "  - name: more\n    properties:\n      - {name: amount",
+            "exactly one schema object (found 2)",
+        ),
+    ],
+)
+def test_an_incomplete_declaration_is_refused_naming_the_file_and_column(old, new, message):
+    assert old in CONTRACT
+    with pytest.raises(QualityContractError) as caught:
+        parse_table_contract(CONTRACT.replace(old, new), "test.yaml")
+
+    assert "test.yaml" in str(caught.value)
+    assert message in str(caught.value)
