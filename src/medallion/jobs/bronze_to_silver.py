@@ -33,23 +33,15 @@ from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
+from medallion.quality.table_contracts import primary_key, table_names
 from medallion.transforms.silver import crm, customers, events, fx, orders, products
 
 log = logging.getLogger(__name__)
 
 Flags = dict[str, str | Column]
-# Each silver table's business key: one row per key, the key its MERGE matches on.
-KEYS = {
-    "fx_rates": ["rate_date", "base_ccy", "quote_ccy"],
-    "customers": ["customer_id"],
-    "products": ["product_id"],
-    "orders": ["order_id"],
-    "order_events": ["event_id"],
-    "customer_behavior": ["customer_id", "event_date"],
-    "crm_accounts": ["account_id"],
-    "crm_contacts": ["contact_id"],
-    "crm_opportunities": ["opportunity_id"],
-}
+# Each silver table's business key: one row per key, the key its MERGE matches on. Stated once,
+# as the primary key of the table's contract (quality/contracts/silver/<table>.yaml).
+KEYS = {table: primary_key("silver", table) for table in table_names("silver")}
 
 
 def _flag_sums(flags: Flags | None) -> list[Column]:

@@ -1,11 +1,12 @@
-"""The silver and gold table contracts: the declarations a contract must get right to load.
-(That the tables are written as their contracts declare is checked on the chain's output:
-tests/integration/test_table_contracts.py.)"""
+"""The silver and gold table contracts: the merge keys the jobs and the publisher take from them,
+and the declarations a contract must get right to load. (That the tables are written as their
+contracts declare is checked on the chain's output: tests/integration/test_table_contracts.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
+from medallion.jobs.bronze_to_silver import KEYS
 from medallion.quality.suite import packaged_suites
 from medallion.quality.table_contracts import (
     QualityContractError,
@@ -14,6 +15,30 @@ from medallion.quality.table_contracts import (
     table_contract,
     table_names,
 )
+from medallion.transforms.gold.catalog import GOLD_TABLES
+
+
+def test_the_merge_keys_are_the_contracts_primary_keys():
+    assert KEYS == {
+        "customers": ["customer_id"],
+        "products": ["product_id"],
+        "orders": ["order_id"],
+        "order_events": ["event_id"],
+        "customer_behavior": ["customer_id", "event_date"],
+        "fx_rates": ["rate_date", "base_ccy", "quote_ccy"],
+        "crm_accounts": ["account_id"],
+        "crm_contacts": ["contact_id"],
+        "crm_opportunities": ["opportunity_id"],
+    }
+    # In publish order: SCD2 rows merge on the surrogate key, one warehouse row per version.
+    assert list(GOLD_TABLES.items()) == [
+        ("dim_customer", ["customer_sk"]),
+        ("dim_product", ["product_sk"]),
+        ("dim_date", ["date_sk"]),
+        ("fact_orders", ["order_id"]),
+        ("customer_360", ["customer_id"]),
+        ("product_performance", ["product_id"]),
+    ]
 
 
 def test_each_packaged_contract_is_one_table_whose_suite_reports_it_in_validate_order():
