@@ -33,15 +33,12 @@ from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
-from medallion.quality.table_contracts import primary_key, table_names
+from medallion.quality.table_contracts import primary_key
 from medallion.transforms.silver import crm, customers, events, fx, orders, products
 
 log = logging.getLogger(__name__)
 
 Flags = dict[str, str | Column]
-# Each silver table's business key: one row per key, the key its MERGE matches on. Stated once,
-# as the primary key of the table's contract (quality/contracts/silver/<table>.yaml).
-KEYS = {table: primary_key("silver", table) for table in table_names("silver")}
 
 
 def _flag_sums(flags: Flags | None) -> list[Column]:
@@ -87,7 +84,10 @@ class SilverBuild:
                 current, path, metadata=metadata, partition_by=[partition] if partition else None
             )
         else:
-            commit = merge_recomputed(self.spark, path, current, existing, KEYS[table], metadata)
+            # The table's business key (one row per key), stated once: the primary key of its
+            # contract, quality/contracts/silver/<table>.yaml.
+            keys = primary_key("silver", table)
+            commit = merge_recomputed(self.spark, path, current, existing, keys, metadata)
         result = read_delta(self.spark, path)
         if result is None:
             raise JobError(f"silver/{table} is missing after the run for {self.day}")

@@ -6,9 +6,12 @@ column the table is written with, in the table's order: its Spark type as writte
 (``physicalType`` in Spark's own spelling, ``decimal(18,2)``), its ``logicalType``, whether it is
 non-null by construction (``required``), and the key columns (``primaryKey`` with
 ``primaryKeyPosition``). The primary key is the one place a table's key is stated: silver's
-MERGEs (``jobs.bronze_to_silver.KEYS``), ``dim_customer``'s MERGE and the warehouse publisher
-(``transforms.gold.catalog.GOLD_TABLES``) read it from here. The same file carries the table's
-quality rules, which :mod:`medallion.quality.suite` turns into checks.
+MERGEs (``jobs.bronze_to_silver``), ``dim_customer``'s MERGE (``jobs.silver_to_gold``) and the
+warehouse publisher read it with :func:`primary_key` when they write. The same file carries the
+table's quality rules, which :mod:`medallion.quality.suite` turns into checks.
+
+Contracts are parsed when first asked for, not at import: :func:`table_names` only lists the
+folder, so importing the job registry (every CLI command, Airflow's DAG parsing) parses none.
 
 A packaged contract is checked when first loaded: ODCS v3 (JSON Schema and pydantic model, by
 :func:`medallion.contracts.loader.read_odcs`), then one schema object named after its file,
@@ -221,25 +224,20 @@ def _primary_key(props: list[Any], columns: list[DeclaredColumn], here: str) -> 
     return tuple(c.name for _, c in sorted(keyed, key=lambda k: k[0]))
 
 
-@functools.cache
 def _check_folder(layer: str) -> None:
     """Every contract file of the layer is a listed table (an unlisted one would go unchecked)."""
     files = {
         e.name.removesuffix(".yaml") for e in _folder(layer).iterdir() if e.name.endswith(".yaml")
     }
-    unlisted = sorted(files - set(TABLES[layer]))
-    missing = sorted(set(TABLES[layer]) - files)
-    if unlisted or missing:
+    problems = []
+    if files - set(TABLES[layer]):
+        problems.append(f"not listed: {', '.join(sorted(files - set(TABLES[layer])))}")
+    if set(TABLES[layer]) - files:
+        problems.append(f"no contract file: {', '.join(sorted(set(TABLES[layer]) - files))}")
+    if problems:
         raise QualityContractError(
-            f"the {layer} contracts and medallion.quality.table_contracts.TABLES disagree: "
-            + "; ".join(
-                part
-                for part in (
-                    unlisted and f"not listed: {', '.join(unlisted)}",
-                    missing and f"no contract file: {', '.join(missing)}",
-                )
-                if part
-            )
+            f"the {layer} contracts in quality/contracts/{layer}/ and TABLES in "
+            f"medallion/quality/table_contracts.py disagree: {'; '.join(problems)}"
         )
 
 

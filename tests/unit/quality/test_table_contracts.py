@@ -4,11 +4,14 @@ contracts declare is checked on the chain's output: tests/integration/test_table
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from medallion.jobs.bronze_to_silver import KEYS
 from medallion.quality.suite import packaged_suites
 from medallion.quality.table_contracts import (
+    TABLES,
     QualityContractError,
     parse_table_contract,
     primary_key,
@@ -19,7 +22,8 @@ from medallion.transforms.gold.catalog import GOLD_TABLES
 
 
 def test_the_merge_keys_are_the_contracts_primary_keys():
-    assert KEYS == {
+    # What bronze_to_silver, silver_to_gold and the publisher merge on.
+    assert {table: primary_key("silver", table) for table in table_names("silver")} == {
         "customers": ["customer_id"],
         "products": ["product_id"],
         "orders": ["order_id"],
@@ -31,7 +35,7 @@ def test_the_merge_keys_are_the_contracts_primary_keys():
         "crm_opportunities": ["opportunity_id"],
     }
     # In publish order: SCD2 rows merge on the surrogate key, one warehouse row per version.
-    assert list(GOLD_TABLES.items()) == [
+    assert [(table, primary_key("gold", table)) for table in GOLD_TABLES] == [
         ("dim_customer", ["customer_sk"]),
         ("dim_product", ["product_sk"]),
         ("dim_date", ["date_sk"]),
@@ -39,6 +43,20 @@ def test_the_merge_keys_are_the_contracts_primary_keys():
         ("customer_360", ["customer_id"]),
         ("product_performance", ["product_id"]),
     ]
+
+
+def test_importing_the_job_registry_parses_no_contract():
+    # Airflow parses the DAG file, which imports the registry, every 30 seconds or so.
+    probe = (
+        "import medallion.jobs, medallion.orchestration.dag_factory;"
+        "from medallion.quality.table_contracts import table_contract;"
+        "print(table_contract.cache_info().currsize)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300
+    )
+
+    assert done.stdout.strip() == "0"
 
 
 def test_each_packaged_contract_is_one_table_whose_suite_reports_it_in_validate_order():
@@ -68,6 +86,13 @@ def test_a_contract_declares_each_column_with_its_spark_type_and_key_in_order():
 def test_an_unknown_table_is_refused_naming_the_layers_tables():
     with pytest.raises(QualityContractError, match="no contract for gold table 'dim_store'"):
         table_contract("gold", "dim_store")
+
+
+def test_a_listed_table_without_its_contract_file_is_refused(monkeypatch):
+    monkeypatch.setitem(TABLES, "gold", (*TABLES["gold"], "dim_store"))
+
+    with pytest.raises(QualityContractError, match="disagree: no contract file: dim_store"):
+        table_names("gold")
 
 
 CONTRACT = """
