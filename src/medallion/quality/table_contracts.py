@@ -16,7 +16,7 @@ folder, so importing the job registry (every CLI command, Airflow's DAG parsing)
 A packaged contract is checked when first loaded: ODCS v3 (JSON Schema and pydantic model, by
 :func:`medallion.contracts.loader.read_odcs`), then one schema object named after its file,
 every property with a known Spark type that holds its logical type, and a primary key whose
-columns are required. ``tests/integration/test_table_contracts.py`` compares each declaration
+columns are required. ``tests/integration/test_contract_schemas.py`` compares each declaration
 with the tables the chain writes, so a transform cannot add, drop or retype a column unnoticed.
 """
 

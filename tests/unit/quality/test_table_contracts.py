@@ -1,6 +1,6 @@
 """The silver and gold table contracts: the merge keys the jobs and the publisher take from them,
 and the declarations a contract must get right to load. (That the tables are written as their
-contracts declare is checked on the chain's output: tests/integration/test_table_contracts.py.)"""
+contracts declare is checked on the chain's output: tests/integration/test_contract_schemas.py.)"""
 
 from __future__ import annotations
 
