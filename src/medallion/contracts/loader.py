@@ -19,6 +19,7 @@ Public API::
     read_odcs(text, where) -> (dict, OpenDataContractStandard)  # passes 1-2 only (quality suites)
     contract_names() -> list[str]                   # every packaged contract
     parse_physical_type(text) -> pyspark DataType   # "decimal(18,2)" -> DecimalType(18, 2)
+    holds_logical_type(data_type, logical) -> bool  # may a decimal hold "number"? (yes)
 """
 
 from __future__ import annotations
@@ -214,6 +215,12 @@ def parse_physical_type(text: str) -> T.DataType:
         key, value = _split_top_level(spec[4:-1])
         return T.MapType(parse_physical_type(key), parse_physical_type(value), True)
     raise ValueError(f"unknown physical type '{text}'")
+
+
+def holds_logical_type(data_type: T.DataType, logical: str) -> bool:
+    """Whether a Spark type may store an ODCS logical type (``decimal(18,2)`` holds ``number``,
+    ``string`` does not hold ``integer``); an unknown logical type holds nothing."""
+    return isinstance(data_type, _LOGICAL_TYPES.get(logical, ()))
 
 
 # --- the three validation passes --------------------------------------------------------------

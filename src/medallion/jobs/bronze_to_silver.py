@@ -33,23 +33,12 @@ from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
+from medallion.quality.table_contracts import primary_key
 from medallion.transforms.silver import crm, customers, events, fx, orders, products
 
 log = logging.getLogger(__name__)
 
 Flags = dict[str, str | Column]
-# Each silver table's business key: one row per key, the key its MERGE matches on.
-KEYS = {
-    "fx_rates": ["rate_date", "base_ccy", "quote_ccy"],
-    "customers": ["customer_id"],
-    "products": ["product_id"],
-    "orders": ["order_id"],
-    "order_events": ["event_id"],
-    "customer_behavior": ["customer_id", "event_date"],
-    "crm_accounts": ["account_id"],
-    "crm_contacts": ["contact_id"],
-    "crm_opportunities": ["opportunity_id"],
-}
 
 
 def _flag_sums(flags: Flags | None) -> list[Column]:
@@ -95,7 +84,10 @@ class SilverBuild:
                 current, path, metadata=metadata, partition_by=[partition] if partition else None
             )
         else:
-            commit = merge_recomputed(self.spark, path, current, existing, KEYS[table], metadata)
+            # The table's business key (one row per key), stated once: the primary key of its
+            # contract, quality/contracts/silver/<table>.yaml.
+            keys = primary_key("silver", table)
+            commit = merge_recomputed(self.spark, path, current, existing, keys, metadata)
         result = read_delta(self.spark, path)
         if result is None:
             raise JobError(f"silver/{table} is missing after the run for {self.day}")

@@ -19,6 +19,7 @@ from typing import cast
 from medallion.audit import TableCount
 from medallion.errors import JobError, MedallionError, UsageError
 from medallion.jobs.base import Job, JobContext, JobResult
+from medallion.quality.table_contracts import primary_key
 from medallion.transforms.gold.catalog import GOLD_TABLES
 from medallion.warehouse import (
     MODES,
@@ -70,7 +71,7 @@ def run(context: JobContext) -> JobResult:
             try:
                 results[table] = warehouse.publish_table(
                     gold[table],
-                    GOLD_TABLES[table],
+                    primary_key("gold", table),
                     modes[table],
                     context.run_id,
                     run_date=context.run_date,

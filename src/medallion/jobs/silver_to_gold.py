@@ -28,6 +28,7 @@ from medallion.errors import JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import Commit, merge_recomputed, overwrite, read_delta
+from medallion.quality.table_contracts import primary_key
 from medallion.transforms.common import UNKNOWN_SK
 from medallion.transforms.gold import analytics, dim_customer, dimensions, facts
 from medallion.transforms.silver.crm import accounts_from_bronze
@@ -88,7 +89,7 @@ def write_dim_customer(context: JobContext, rebuild: bool) -> Commit:
     existing = None if rebuild else read_delta(spark, path)
     if existing is None:
         return overwrite(desired, path, metadata=context.commit_metadata)
-    keys = dim_customer.DIM_CUSTOMER_KEY
+    keys = primary_key("gold", "dim_customer")  # customer_sk: a version is a row
     return merge_recomputed(spark, path, desired, existing, keys, context.commit_metadata)
 
 

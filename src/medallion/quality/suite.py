@@ -1,10 +1,12 @@
-"""The quality suites: ODCS v3 contracts of the silver and gold layers, loaded into rules.
+"""The quality suites: the rules in the ODCS v3 contracts of the silver and gold tables.
 
-A suite is one contract file (``quality/contracts/<layer>.yaml``): one schema object per table,
-``quality`` entries on the object (table checks) or on its properties (column checks). Each file
-is validated when loaded against the ODCS JSON Schema (when ``jsonschema`` is importable) and
-the ODCS pydantic model, by the source contracts' reader (``medallion.contracts.loader.read_odcs``),
-then against what this engine runs:
+A suite is one contract file. The packaged ones are one per table,
+``quality/contracts/<layer>/<table>.yaml`` (:mod:`medallion.quality.table_contracts` loads them
+and their declared columns); a suite given to :func:`load_suite` or :func:`parse_suite` may hold
+several tables. ``quality`` entries sit on a schema object (table checks) or on its properties
+(column checks). Each file is validated when loaded against the ODCS JSON Schema (when
+``jsonschema`` is importable) and the ODCS pydantic model, by the source contracts' reader
+(``medallion.contracts.loader.read_odcs``), then against what this engine runs:
 
 * library rules: ``metric`` one of ``rowCount | nullValues | missingValues | invalidValues |
   duplicateValues``, ``arguments`` (``properties``, ``validValues``, ``missingValues``,
@@ -16,7 +18,8 @@ then against what this engine runs:
   ``customProperties`` (the ODCS field for "properties required for rule execution").
 
 ODCS ids may not contain dots, so a rule's ``id`` is unique within its table and the check is
-reported as ``<layer>.<table>.<id>`` (e.g. ``gold.fact_orders.customer_fk``).
+reported as ``<layer>.<table>.<id>`` (e.g. ``gold.fact_orders.customer_fk``). An invalid rule is
+a :class:`QualityContractError` naming the file and the rule.
 """
 
 from __future__ import annotations
@@ -26,20 +29,26 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from medallion.contracts.loader import read_odcs
-from medallion.errors import UsageError
+from open_data_contract_standard.model import OpenDataContractStandard
 
-LAYERS = ("silver", "gold")
+from medallion.quality.table_contracts import (
+    LAYERS,
+    TABLE_NAME,
+    QualityContractError,
+    custom_properties,
+    read_contract,
+    table_contract,
+    table_names,
+)
+
 SEVERITIES = ("error", "warn")
 ENGINE = "medallion"
 LIBRARY_METRICS = ("rowCount", "nullValues", "missingValues", "invalidValues", "duplicateValues")
 _LOCAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # Custom checks the engine implements, with the parameters each one requires.
 CUSTOM_CHECKS: dict[str, tuple[str, ...]] = {
@@ -49,10 +58,6 @@ CUSTOM_CHECKS: dict[str, tuple[str, ...]] = {
     "bronze_keys_in_silver": ("source", "key"),
     "warehouse_rows": (),
 }
-
-
-class QualityContractError(UsageError):
-    """A quality contract file is invalid (exit code 2): the message names the file and rule."""
 
 
 # --- thresholds -------------------------------------------------------------------------------
@@ -133,7 +138,7 @@ def view_name(layer: str, table: str) -> str:
 
 @dataclass(frozen=True)
 class Suite:
-    """One contract: the rules of one layer, in file order."""
+    """One contract file: the rules of its tables, in file order."""
 
     layer: str
     contract_id: str
@@ -155,29 +160,29 @@ def load_suite(path: str | Path) -> Suite:
 
 @functools.cache
 def packaged_suites() -> tuple[Suite, ...]:
-    """The silver and gold suites shipped in the package, silver first."""
-    folder = resources.files("medallion.quality") / "contracts"
-    return tuple(
-        parse_suite((folder / f"{layer}.yaml").read_text(encoding="utf-8"), f"{layer}.yaml")
-        for layer in LAYERS
-    )
+    """The packaged contracts' suites, one per table: silver first, each layer in
+    :data:`~medallion.quality.table_contracts.TABLES` order (the order validate reports in)."""
+    suites = []
+    for layer in LAYERS:
+        for table in table_names(layer):
+            contract = table_contract(layer, table)
+            suites.append(_suite(layer, contract.document, contract.source))
+    return tuple(suites)
 
 
 def parse_suite(text: str, where: str) -> Suite:
     """Validate a quality contract: ODCS v3 as the source contracts are checked
     (:func:`medallion.contracts.loader.read_odcs`), then the rules against what the engine runs."""
-    _, contract = read_odcs(text, where, error=QualityContractError, noun="quality contract")
-    custom = _custom_properties(contract.customProperties)
-    layer = custom.get("layer")
-    if layer not in LAYERS:
-        raise QualityContractError(
-            f"quality contract {where}: customProperties.layer must be one of {', '.join(LAYERS)}"
-        )
+    layer, document = read_contract(text, where)
+    return _suite(layer, document, where)
+
+
+def _suite(layer: str, document: OpenDataContractStandard, where: str) -> Suite:
     rules: list[Rule] = []
     tables: list[str] = []
-    for obj in contract.schema_ or []:
+    for obj in document.schema_ or []:
         table = obj.name or ""
-        if not _TABLE_NAME.match(table) or table in tables:
+        if not TABLE_NAME.match(table) or table in tables:
             raise QualityContractError(
                 f"quality contract {where}: schema object name '{table}' must be a unique "
                 "lower_snake_case table name"
@@ -197,8 +202,8 @@ def parse_suite(text: str, where: str) -> Suite:
             rules.append(rule)
     return Suite(
         layer=layer,
-        contract_id=contract.id or "",
-        version=contract.version or "",
+        contract_id=document.id or "",
+        version=document.version or "",
         source=where,
         tables=tuple(tables),
         rules=tuple(rules),
@@ -268,7 +273,7 @@ def _rule(quality: Any, layer: str, table: str, column: str | None, where: str) 
             raise QualityContractError(
                 f"{here}: implementation must be one of {', '.join(CUSTOM_CHECKS)}, not {name!r}"
             )
-        parameters = _custom_properties(quality.customProperties)
+        parameters = custom_properties(quality.customProperties)
         missing = [p for p in CUSTOM_CHECKS[name] if p not in parameters]
         if missing:
             raise QualityContractError(
@@ -300,7 +305,3 @@ def _threshold(fields: Mapping[str, Any], here: str) -> Threshold:
     ):
         raise QualityContractError(f"{here}: {op} needs a number (or two for between)")
     return Threshold(op, tuple(value) if between else value)
-
-
-def _custom_properties(items: list[Any] | None) -> dict[str, Any]:
-    return {item.property: item.value for item in items or [] if item.property}

@@ -18,7 +18,7 @@ from warehouse_gold import (
 )
 
 from medallion.errors import JobError
-from medallion.transforms.gold.catalog import GOLD_TABLES
+from medallion.quality.table_contracts import primary_key
 from medallion.warehouse import locate_gold, sql
 
 # fakesnow's cursor warns about an extra Arrow copy on every query: its business, not ours.
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API")
 
 def publish(target, gold, table, run_id="00000000-0000-0000-0000-000000000001", mode="merge"):
     return target.warehouse.publish_table(
-        locate_gold(gold.lake, table), GOLD_TABLES[table], mode, run_id
+        locate_gold(gold.lake, table), primary_key("gold", table), mode, run_id
     )
 
 

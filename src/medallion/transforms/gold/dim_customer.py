@@ -57,8 +57,6 @@ DIM_CUSTOMER_COLUMNS = [
     "valid_to",
     "is_current",
 ]
-# The business key of a dimension row (what its MERGE matches on).
-DIM_CUSTOMER_KEY = ["customer_sk"]
 
 # The business time of a version on the timeline (a version without one counts as the earliest).
 _T = "_t"

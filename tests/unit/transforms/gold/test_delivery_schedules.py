@@ -33,8 +33,9 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from medallion.lake import merge_diff, overwrite, read_delta
+from medallion.quality.table_contracts import primary_key
 from medallion.transforms.common import table_diff
-from medallion.transforms.gold.dim_customer import DIM_CUSTOMER_KEY, dim_customer
+from medallion.transforms.gold.dim_customer import dim_customer
 
 SCHEDULES = int(os.environ.get("MEDALLION_SCHEDULES", "8"))
 SCHEDULE_SEED = os.environ.get("MEDALLION_SCHEDULE_SEED")
@@ -45,6 +46,7 @@ CUSTOMERS = ("C1", "C2", "C3")
 ACCOUNTS = ("A1", "A2")
 SEGMENTS = ("consumer", "enterprise", "small_business")
 INDUSTRIES = ("Retail", "Banking")
+DIM_CUSTOMER_KEY = primary_key("gold", "dim_customer")  # as silver_to_gold merges
 
 
 # -- deliveries -----------------------------------------------------------------------------------

@@ -10,10 +10,12 @@ from pyspark.testing import assertDataFrameEqual
 
 from medallion.jobs.silver_to_gold import dim_customer_figures
 from medallion.lake import commit_metadata, merge_diff, overwrite, read_delta
+from medallion.quality.table_contracts import primary_key
 from medallion.transforms.common import table_diff
-from medallion.transforms.gold.dim_customer import DIM_CUSTOMER_KEY, HISTORY_START, OPEN_END
+from medallion.transforms.gold.dim_customer import HISTORY_START, OPEN_END
 
 TS, D = dt.datetime, dt.date
+DIM_CUSTOMER_KEY = primary_key("gold", "dim_customer")  # as silver_to_gold merges
 DAY1 = [
     customer("C1", "consumer", TS(2025, 1, 13, 8), D(2025, 1, 13)),
     customer("C2", "enterprise", TS(2025, 1, 13, 9), D(2025, 1, 13)),
