@@ -19,21 +19,11 @@ from medallion.jobs import JOB_MAP, JOBS
 from medallion.jobs.base import JobContext
 from medallion.jobs.bronze_to_silver import SilverBuild
 from medallion.lake import Lake
+from medallion.quality.table_contracts import primary_key, table_names
 from medallion.runner import run_chain, run_job
 
 pytestmark = pytest.mark.integration
 
-SILVER_KEYS = {
-    "customers": ["customer_id"],
-    "products": ["product_id"],
-    "orders": ["order_id"],
-    "order_events": ["event_id"],
-    "customer_behavior": ["customer_id", "event_date"],
-    "fx_rates": ["rate_date", "base_ccy", "quote_ccy"],
-    "crm_accounts": ["account_id"],
-    "crm_contacts": ["contact_id"],
-    "crm_opportunities": ["opportunity_id"],
-}
 MANIFEST_TABLE = {
     "customers": "snowflake/customers",
     "products": "snowflake/products",
@@ -63,7 +53,8 @@ def test_every_job_succeeded_for_every_day(chain):
 def test_silver_has_one_row_per_key_and_the_manifest_counts(spark, chain):
     root, manifest, _, _ = chain
     last = manifest["days"][DAYS[-1].isoformat()]
-    for table, keys in SILVER_KEYS.items():
+    for table in table_names("silver"):
+        keys = primary_key("silver", table)  # pinned in tests/unit/quality/test_table_contracts.py
         frame = silver(spark, root, table)
         rows = frame.count()
         assert frame.select(*keys).distinct().count() == rows, table
@@ -77,7 +68,7 @@ def test_incremental_silver_equals_a_full_rebuild(spark, chain, tmp_path):
     rebuild_settings = settings_for(copy)
     context = JobContext(spark, rebuild_settings, Lake.from_root(str(copy)), DAYS[-1], "rebuild")
     SilverBuild(context, rebuild=True).run()
-    for table in SILVER_KEYS:
+    for table in table_names("silver"):
         assert same_content(silver(spark, root, table), silver(spark, copy, table)), table
 
 
