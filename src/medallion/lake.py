@@ -387,17 +387,22 @@ def read_delta(
 
 def last_commit(spark: SparkSession, path: str) -> Commit:
     """The table's latest commit, as :class:`Commit`."""
+    return read_commit(spark, path, latest_version(spark, path))
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """The table's latest version, from its log's listing alone (no commit file is read)."""
     versions = commit_versions(spark, path)
     if not versions:
         raise JobError(f"{table_label(path)} is not a Delta table (its log has no commit)")
-    return read_commit(spark, path, versions[-1])
+    return versions[-1]
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:
     """The latest version of a Delta table, or None when there is no table at ``path``."""
     if not is_delta_table(spark, path):
         return None
-    return last_commit(spark, path).version
+    return latest_version(spark, path)
 
 
 def commit_versions(spark: SparkSession, path: str) -> list[int]:
@@ -524,7 +529,7 @@ def create_if_absent(
             if not _wait_for_table(spark, path):
                 raise
             log.info("%s was created by a concurrent run; writing into it", table_label(path))
-    return last_commit(spark, path).version
+    return latest_version(spark, path)
 
 
 def _wait_for_table(spark: SparkSession, path: str, seconds: float = 60.0) -> bool:
@@ -571,7 +576,7 @@ def overwrite(
     The schema must match the table's: a conflicting one is refused, never silently replaced.
     """
     spark = df.sparkSession
-    before = last_commit(spark, path).version if require_delta_or_absent(spark, path) else None
+    before = latest_version(spark, path) if require_delta_or_absent(spark, path) else None
     with delta_errors(path):
         _writer(df, metadata, partition_by).mode("overwrite").save(path)
     return _new_commit(spark, path, before, metadata)
@@ -593,7 +598,7 @@ def append(
     commit, which this function reports as a ``NONE`` commit at the old version.
     """
     spark = df.sparkSession
-    before = last_commit(spark, path).version if require_delta_or_absent(spark, path) else None
+    before = latest_version(spark, path) if require_delta_or_absent(spark, path) else None
     writer = _with_txn(_writer(df, metadata, partition_by).mode("append"), txn)
     with delta_errors(path):
         writer.save(path)

@@ -36,6 +36,7 @@ from medallion.lake import (
     is_delta_table,
     is_hidden,
     last_commit,
+    latest_version,
     list_dir,
     operation_metrics,
     parse_commit_metadata,
@@ -274,7 +275,7 @@ def restore_table(spark: SparkSession, path: str, version: int, *, metadata: str
     """
     from delta.tables import DeltaTable
 
-    before = last_commit(spark, path).version
+    before = latest_version(spark, path)
     if version == before:
         return Commit(path, before, NO_COMMIT)
     try:
@@ -309,7 +310,7 @@ def restore_job(name: str, version: int) -> Job:
                 context.run_date,
             ),
         ):
-            from_version = last_commit(spark, path).version
+            from_version = latest_version(spark, path)
             commit = restore_table(spark, path, version, metadata=context.commit_metadata)
         restored = commit.operation != NO_COMMIT
         details = {
@@ -384,7 +385,7 @@ def maintain_table(
         table = DeltaTable.forPath(spark, path)
         files_before = _num_files(table)
         compaction = table.optimize().executeCompaction().select("metrics").first()
-        vacuum_from = last_commit(spark, path).version
+        vacuum_from = latest_version(spark, path)
         table.vacuum(retention_hours)
         files_after = _num_files(table)
     stats = compaction["metrics"] if compaction is not None else None
@@ -395,7 +396,7 @@ def maintain_table(
         compacted_removed=int(stats["numFilesRemoved"]) if stats else 0,
         compacted_added=int(stats["numFilesAdded"]) if stats else 0,
         vacuumed_files=_vacuumed_files(spark, path, vacuum_from),
-        version=last_commit(spark, path).version,
+        version=latest_version(spark, path),
     )
 
 

@@ -65,14 +65,6 @@ DEPENDS_ON_PAST = {
     "validate",
     "publish_gold_to_snowflake",
 }
-GOLD_TABLES = [
-    "dim_customer",
-    "dim_product",
-    "dim_date",
-    "fact_orders",
-    "customer_360",
-    "product_performance",
-]
 
 EMR_SETTINGS = {
     "emr_application_id": "00ftestapp0001",

@@ -16,7 +16,6 @@ from dag_helpers import (
     EXPECTED_TASKS,
     EXPECTED_UPSTREAM,
     FINAL_JOBS,
-    GOLD_TABLES,
     INGESTS,
     JOB_TASKS,
     JOB_UPSTREAM,
@@ -30,6 +29,7 @@ from dag_helpers import (
 from medallion.config import load_settings
 from medallion.errors import ConfigError
 from medallion.orchestration.callbacks import TASK_FAILED, TASK_RETRY, AlertCallback
+from medallion.transforms.gold.catalog import GOLD_TABLES
 
 pytestmark = pytest.mark.dag
 

@@ -21,6 +21,7 @@ from medallion.jobs.bronze_to_silver import SilverBuild
 from medallion.lake import Lake
 from medallion.quality.table_contracts import primary_key, table_names
 from medallion.runner import run_chain, run_job
+from medallion.transforms.gold.catalog import GOLD_TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -213,14 +214,7 @@ def test_fact_reconciles_with_silver(spark, chain):
 def test_warehouse_holds_every_gold_table_and_republishing_changes_nothing(spark, chain):
     root, _, settings, _ = chain
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        for table in (
-            "dim_customer",
-            "dim_product",
-            "dim_date",
-            "fact_orders",
-            "customer_360",
-            "product_performance",
-        ):
+        for table in GOLD_TABLES:
             assert (
                 con.execute(f"select count(*) from {table}").fetchone()[0]
                 == gold(spark, root, table).count()

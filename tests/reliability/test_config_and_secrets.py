@@ -210,6 +210,19 @@ warehouse:
     return path
 
 
+def publish_with_stored_secret(reference, tmp_path: Path, lake: Path, secret: dict) -> int:
+    """Publish the reference lake's gold with a prod config whose Snowflake credentials are the
+    Secrets Manager secret ``secret`` (stored first); the CLI's exit code."""
+    import boto3
+
+    shutil.copytree(reference.lake() / "gold", lake / "gold")
+    config = snowflake_from_secrets_manager(tmp_path / "prod.yaml", lake)
+    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps(secret))
+    return run_cli("run", "--job", "publish_gold_to_snowflake", "--run-date", RUN_DATE,
+                   "--config", str(config), "--env", "prod", "--verbose")  # fmt: skip
+
+
 def assert_nowhere(secret: str, lake: Path, *texts: str) -> list[dict]:
     """``secret`` in none of ``texts`` and no file of ``lake``; the lake's audit records."""
     for text in texts:
@@ -227,17 +240,10 @@ def test_the_credential_from_secrets_manager_reaches_only_the_connector(
     """The reference lake's gold published to Snowflake (fakesnow) with the password read from
     Secrets Manager when the publisher connects: the connector gets it; no log line (--verbose),
     audit record, lake file or Spark setting holds it."""
-    import boto3
     import snowflake.connector
 
     lake = tmp_path / "lake"
-    shutil.copytree(reference.lake() / "gold", lake / "gold")
-    config = snowflake_from_secrets_manager(tmp_path / "prod.yaml", lake)
-    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
-    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"password": STORED_SECRET}))
-
-    code = run_cli("run", "--job", "publish_gold_to_snowflake", "--run-date", RUN_DATE,
-                   "--config", str(config), "--env", "prod", "--verbose")  # fmt: skip
+    code = publish_with_stored_secret(reference, tmp_path, lake, {"password": STORED_SECRET})
 
     out = capsys.readouterr()
     assert code == 0, out.err[-3000:]
@@ -254,16 +260,8 @@ def test_a_bad_secret_fails_in_one_sentence_that_does_not_show_it(
 ):
     """A secret whose JSON misnames its field: exit 2, one sentence naming the secret and what
     is wrong, and the value in neither the message, the --verbose traceback nor the audit."""
-    import boto3
-
     lake = tmp_path / "lake"
-    shutil.copytree(reference.lake() / "gold", lake / "gold")
-    config = snowflake_from_secrets_manager(tmp_path / "prod.yaml", lake)
-    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
-    secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({"pasword": STORED_SECRET}))
-
-    code = run_cli("run", "--job", "publish_gold_to_snowflake", "--run-date", RUN_DATE,
-                   "--config", str(config), "--env", "prod", "--verbose")  # fmt: skip
+    code = publish_with_stored_secret(reference, tmp_path, lake, {"pasword": STORED_SECRET})
 
     out = capsys.readouterr()
     assert code == 2

@@ -10,6 +10,8 @@ import pytest
 from conftest import DAYS, RERUN_DAYS
 from lakestate import audit_trail
 
+from medallion.transforms.gold.catalog import GOLD_TABLES
+
 pytestmark = pytest.mark.reliability
 
 SOURCE_TABLES = (
@@ -34,14 +36,6 @@ SILVER = {
     "crm_contacts": "crm/contacts",
     "crm_opportunities": "crm/opportunities",
 }
-GOLD = (
-    "dim_customer",
-    "dim_product",
-    "dim_date",
-    "fact_orders",
-    "customer_360",
-    "product_performance",
-)
 
 
 def test_every_run_of_the_reference_succeeded(reference):
@@ -62,8 +56,8 @@ def test_snapshots_cover_every_table_of_every_layer_and_the_warehouse(reference)
         {f"bronze/{t}" for t in SOURCE_TABLES}
         | {f"quarantine/{t}" for t in SOURCE_TABLES}
         | {f"silver/{t}" for t in SILVER}
-        | {f"gold/{t}" for t in GOLD}
-        | {f"warehouse/{t}" for t in GOLD}
+        | {f"gold/{t}" for t in GOLD_TABLES}
+        | {f"warehouse/{t}" for t in GOLD_TABLES}
     )
     assert names == expected
     # The checksum sees a day's change: the state after D2 differs from the state after D3.
@@ -111,5 +105,5 @@ def test_silver_gold_and_warehouse_counts_match_the_manifest(reference):
     last = reference.manifest["days"][DAYS[-1].isoformat()]
     for table, source in SILVER.items():
         assert snap.rows(f"silver/{table}") == last[source]["expected"]["silver_rows"], table
-    for table in GOLD:
+    for table in GOLD_TABLES:
         assert snap.totals()[f"warehouse/{table}"] == snap.totals()[f"gold/{table}"], table
