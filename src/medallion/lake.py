@@ -67,6 +67,13 @@ DELTA = "delta"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 LAYERS = ("bronze", "quarantine", "silver", "gold")
 NO_COMMIT = "NONE"  # Commit.operation when a write changed nothing and Delta committed nothing
+# The table property that makes Delta record each commit's row changes (its change data feed).
+# Bronze tables are created with it, so silver can ask which keys a delivery changed instead of
+# recomputing every key (see :func:`read_changes` and jobs/bronze_to_silver.py).
+CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
+# Commits that rewrite files without changing any row (compaction) or touch no file (VACUUM):
+# a reader looking for the last commit that changed a table's content passes over them.
+LAYOUT_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 
 # Session settings are shared by every thread of the process; the code that sets them (the MERGEs
 # of silver and gold, restore and maintain) holds this while it does.
@@ -312,6 +319,8 @@ class Commit:
     version: int
     operation: str
     metrics: dict[str, int] = field(default_factory=dict)
+    # The commit's ``userMetadata`` as :func:`commit_metadata` wrote it (empty for other writers).
+    metadata: dict = field(default_factory=dict)
 
     @property
     def rows_written(self) -> int:
@@ -326,7 +335,7 @@ class Commit:
         return metrics.get("numOutputRows", 0)
 
 
-def commit_metadata(run_id: str, **extra: str) -> str:
+def commit_metadata(run_id: str, **extra: object) -> str:
     """The ``userMetadata`` of a commit: the run that made it (and e.g. its job), as JSON."""
     return json.dumps({"run_id": run_id, **extra}, sort_keys=True)
 
@@ -429,7 +438,60 @@ def read_commit(spark: SparkSession, path: str, version: int) -> Commit:
 
 def _as_commit(path: str, version: int, info: dict) -> Commit:
     metrics = operation_metrics(info.get("operationMetrics"))
-    return Commit(path, version, info.get("operation", "UNKNOWN"), metrics)
+    metadata = parse_commit_metadata(info.get("userMetadata"))
+    return Commit(path, version, info.get("operation", "UNKNOWN"), metrics, metadata)
+
+
+def last_content_commit(spark: SparkSession, path: str, look_back: int = 20) -> Commit | None:
+    """The table's latest commit that changed its content: compaction and VACUUM commits are
+    passed over. None when none of the last ``look_back`` commits did (or the log holds none)."""
+    for version in list(reversed(commit_versions(spark, path)))[:look_back]:
+        commit = read_commit(spark, path, version)
+        if commit.operation not in LAYOUT_OPERATIONS:
+            return commit
+    return None
+
+
+def read_delta_version(spark: SparkSession, path: str, version: int) -> DataFrame:
+    """The table at ``version`` (time travel): a job that reads a table more than once reads the
+    same snapshot each time, whatever another writer commits meanwhile."""
+    with delta_errors(path):
+        return spark.read.format(DELTA).option("versionAsOf", version).load(path)
+
+
+class ChangeFeedUnavailable(Exception):
+    """The change data feed cannot say what changed between two versions: the table does not
+    record one (created without :data:`CHANGE_FEED`, or before it was enabled) or the commits
+    in between are gone (log clean-up, VACUUM). The caller recomputes instead."""
+
+
+def read_changes(spark: SparkSession, path: str, after: int, until: int) -> DataFrame:
+    """The rows the commits ``after`` + 1 .. ``until`` of the table inserted, deleted or updated
+    (Delta's change data feed, pre- and post-images both): the table's columns plus
+    ``_change_type``, ``_commit_version`` and ``_commit_timestamp``.
+
+    Raises :class:`ChangeFeedUnavailable` when the feed cannot answer for that range. Delta
+    says so only when the read is planned for execution (resolving its schema succeeds), so it is
+    checked here by taking one row, and the caller can fall back before it builds on the frame.
+    ``after`` = ``until`` is a valid empty range.
+    """
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    if after >= until:
+        return read_delta_version(spark, path, until).limit(0)
+    try:
+        frame = (
+            spark.read.format(DELTA)
+            .option("readChangeFeed", "true")
+            .option("startingVersion", after + 1)
+            .option("endingVersion", until)
+            .load(path)
+        )
+        frame.isEmpty()  # plans the scan: a range the feed cannot answer fails here
+    except (PySparkException, Py4JJavaError) as exc:
+        raise ChangeFeedUnavailable(f"{table_label(path)}: {str(exc).splitlines()[0]}") from exc
+    return frame
 
 
 def _commit_info(spark: SparkSession, path: str, version: int) -> dict:
@@ -472,6 +534,7 @@ def replace_where(
     metadata: str,
     partition_by: list[str] | None = None,
     txn: tuple[str, int] | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> Commit:
     """Make the rows of ``path`` with ``column = value`` exactly ``df``, in one commit.
 
@@ -480,11 +543,12 @@ def replace_where(
     that date's contribution. A new table is first created, empty, partitioned by
     ``partition_by`` (see :func:`create_if_absent`): the ingests of two dates may write one
     table at once, and Delta lets their disjoint replaceWhere commits through only once the
-    table exists. ``txn`` = (app id, version) makes the write idempotent (see :func:`append`).
+    table exists. ``txn`` = (app id, version) makes the write idempotent (see :func:`append`);
+    ``properties`` are the new table's properties (e.g. :data:`CHANGE_FEED`).
     """
     literal = value.isoformat() if isinstance(value, dt.date) else str(value)
     spark = df.sparkSession
-    before = create_if_absent(spark, path, df.schema, partition_by)
+    before = create_if_absent(spark, path, df.schema, partition_by, properties)
     writer = _writer(df, metadata, None).mode("overwrite")
     writer = writer.option("replaceWhere", f"`{column}` = '{literal}'")
     writer = _with_txn(writer, txn)
@@ -505,7 +569,11 @@ def replace_where(
 
 
 def create_if_absent(
-    spark: SparkSession, path: str, schema: T.StructType, partition_by: list[str] | None
+    spark: SparkSession,
+    path: str,
+    schema: T.StructType,
+    partition_by: list[str] | None,
+    properties: Mapping[str, str] | None = None,
 ) -> int:
     """Create an empty Delta table at ``path`` unless one is there; return its version.
 
@@ -520,6 +588,8 @@ def create_if_absent(
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
+        for key, value in (properties or {}).items():
+            builder = builder.property(key, value)
         try:
             with delta_errors(path):
                 builder.execute()
@@ -589,16 +659,22 @@ def append(
     metadata: str,
     partition_by: list[str] | None = None,
     txn: tuple[str, int] | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> Commit:
     """Append ``df`` in one commit and return it (operation ``NONE`` when Delta made none).
 
     With ``txn`` = (app id, version) the write is idempotent: Delta records the pair in the
     commit and silently skips any later write with the same app id and a version at or below the
     recorded one (the exactly-once pattern for ``foreachBatch``). A skipped write makes no
-    commit, which this function reports as a ``NONE`` commit at the old version.
+    commit, which this function reports as a ``NONE`` commit at the old version. ``properties``
+    are the table's properties when this append creates it (e.g. :data:`CHANGE_FEED`).
     """
     spark = df.sparkSession
-    before = latest_version(spark, path) if require_delta_or_absent(spark, path) else None
+    if properties:
+        # A table with properties is created first, empty, in a commit of its own.
+        before = create_if_absent(spark, path, df.schema, partition_by, properties)
+    else:
+        before = latest_version(spark, path) if require_delta_or_absent(spark, path) else None
     writer = _with_txn(_writer(df, metadata, partition_by).mode("append"), txn)
     with delta_errors(path):
         writer.save(path)

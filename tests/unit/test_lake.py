@@ -14,7 +14,9 @@ from delta.tables import DeltaTable
 
 from medallion.errors import JobError, UsageError
 from medallion.lake import (
+    CHANGE_FEED,
     NO_COMMIT,
+    ChangeFeedUnavailable,
     Lake,
     append,
     commit_metadata,
@@ -24,9 +26,11 @@ from medallion.lake import (
     is_hidden,
     is_hidden_path,
     last_commit,
+    last_content_commit,
     merge_into,
     operation_metrics,
     overwrite,
+    read_changes,
     read_commit,
     read_delta,
     replace_where,
@@ -397,3 +401,57 @@ def test_commits_read_from_the_log_files_are_the_tables_history(spark, tmp_path)
     assert last_commit(spark, path) == read_commit(spark, path, int(history[0]["version"]))
     assert last_commit(spark, path).rows_written == 3
     assert commit_versions(spark, str(tmp_path / "nothing")) == []
+
+
+def _changes(spark, path, after, until):
+    frame = read_changes(spark, path, after, until)
+    return sorted((r.id, str(r._run_date), r._change_type) for r in frame.collect())
+
+
+def test_the_change_feed_names_the_rows_a_rerun_removed_and_the_rows_it_added(spark, tmp_path):
+    """What silver's incremental run reads: since a version, which rows each date's delivery
+    replaced (removed rows as deletes, new rows as inserts), and nothing of untouched dates."""
+    path = str(tmp_path / "bronze" / "crm" / "accounts")
+
+    def deliver(ids, day):
+        return replace_where(
+            _days(spark, [(i, day) for i in ids]),
+            path,
+            column="_run_date",
+            value=day,
+            metadata="{}",
+            partition_by=["_run_date"],
+            properties=CHANGE_FEED,
+        )
+
+    day1 = deliver([1, 2], DAY1)
+    day2 = deliver([3], DAY2)
+    rerun = deliver([2, 4], DAY1)
+    assert _changes(spark, path, day1.version, day2.version) == [(3, str(DAY2), "insert")]
+    assert _changes(spark, path, day2.version, rerun.version) == [
+        (1, str(DAY1), "delete"),
+        (2, str(DAY1), "delete"),
+        (2, str(DAY1), "insert"),
+        (4, str(DAY1), "insert"),
+    ]
+    assert _changes(spark, path, rerun.version, rerun.version) == []
+
+
+def test_a_table_without_a_change_feed_says_so_before_anything_is_built_on_it(spark, tmp_path):
+    path = str(tmp_path / "bronze" / "crm" / "accounts")
+    first = _write_day(spark, path, [1], DAY1)  # created without CHANGE_FEED
+    second = _write_day(spark, path, [2], DAY2)
+    with pytest.raises(ChangeFeedUnavailable, match="bronze/crm/accounts"):
+        read_changes(spark, path, first.version, second.version)
+
+
+def test_the_last_content_commit_passes_over_compaction(spark, tmp_path):
+    """A silver table's watermark is in its last commit that changed rows: an OPTIMIZE made
+    by ``medallion maintain`` after it must not hide it."""
+    path = str(tmp_path / "silver" / "products")
+    overwrite(_days(spark, [(1, DAY1)]), path, metadata=commit_metadata("run-1", inputs={"a/b": 3}))
+    append(_days(spark, [(2, DAY1)]), path, metadata=commit_metadata("run-2", inputs={"a/b": 4}))
+    DeltaTable.forPath(spark, path).optimize().executeCompaction()
+    assert last_commit(spark, path).operation == "OPTIMIZE"
+    content = last_content_commit(spark, path)
+    assert (content.operation, content.metadata["inputs"]) == ("WRITE", {"a/b": 4})

@@ -54,7 +54,7 @@ from medallion.contracts.readers import java_cause
 from medallion.errors import JobError, MedallionError
 from medallion.faults import crash_point
 from medallion.jobs.base import JobContext, JobResult, check_conservation
-from medallion.lake import Commit, path_exists, read_delta, replace_where
+from medallion.lake import CHANGE_FEED, Commit, path_exists, read_delta, replace_where
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,9 @@ def ingest_table(context: JobContext, contract: Contract, folder: str) -> TableI
         control = check_source_totals(contract, folder, read.files, split.checked, tally)
         enforce_quarantine_policy(contract, tally)
         metadata = context.commit_metadata
-        bronze_commit = replace_partition(split.valid, bronze, context.run_date, metadata)
+        bronze_commit = replace_partition(
+            split.valid, bronze, context.run_date, metadata, properties=CHANGE_FEED
+        )
         crash_point("bronze.after_bronze_write")
         quarantine_commit = replace_partition(
             split.quarantined, quarantine, context.run_date, metadata
@@ -313,11 +315,25 @@ def enforce_quarantine_policy(contract: Contract, tally: CheckTally) -> None:
         )
 
 
-def replace_partition(df: DataFrame, table_path: str, run_date: dt.date, metadata: str) -> Commit:
+def replace_partition(
+    df: DataFrame,
+    table_path: str,
+    run_date: dt.date,
+    metadata: str,
+    properties: dict[str, str] | None = None,
+) -> Commit:
     """Make the ``run_date`` rows of the Delta table at ``table_path`` exactly ``df``, in one
-    commit; the commit's metrics count the rows written (no extra pass over the data)."""
+    commit; the commit's metrics count the rows written (no extra pass over the data). A bronze
+    table is created with its change data feed on (``properties``), which silver reads to
+    recompute only the keys a delivery changed."""
     return replace_where(
-        df, table_path, column=RUN_DATE, value=run_date, metadata=metadata, partition_by=[RUN_DATE]
+        df,
+        table_path,
+        column=RUN_DATE,
+        value=run_date,
+        metadata=metadata,
+        partition_by=[RUN_DATE],
+        properties=properties,
     )
 
 

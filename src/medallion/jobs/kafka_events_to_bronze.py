@@ -37,6 +37,7 @@ from medallion.errors import ConfigError, JobError
 from medallion.faults import crash_point
 from medallion.jobs.base import Job, JobContext, JobResult, check_conservation
 from medallion.lake import (
+    CHANGE_FEED,
     DELTA,
     RUN_DATE,
     Commit,
@@ -265,9 +266,17 @@ class OrderEventBatches:
         metadata = self._metadata(txn[1])
         valid = judged.transform(valid_rows(self.contract)).select("*", batch)
         rejected = judged.transform(quarantined_rows).select("*", batch)
-        for frame, path in ((rejected, self.quarantine_path), (valid, self.bronze_path)):
+        for frame, path, properties in (
+            (rejected, self.quarantine_path, None),
+            (valid, self.bronze_path, CHANGE_FEED),  # silver reads which events changed
+        ):
             commit: Commit = append(
-                frame, path, metadata=metadata, partition_by=PARTITIONS, txn=txn
+                frame,
+                path,
+                metadata=metadata,
+                partition_by=PARTITIONS,
+                txn=txn,
+                properties=properties,
             )
             self.stats.versions[table_label(path)] = commit.version
 
