@@ -133,7 +133,7 @@ class SilverBuild:
             return None
         after = since[label]
         if after > self.inputs[label]:
-            return None  # bronze went back (a restore): its feed cannot be read backwards
+            return None  # bronze is behind the watermark: the table was dropped and written anew
         key = (label, after)
         if key not in self._changes:
             path = self.lake.bronze(source, table)
