@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from medallion.audit import TableCount
 from medallion.config import Settings
 from medallion.errors import JobError
-from medallion.lake import Lake, commit_metadata, read_delta
+from medallion.lake import Lake, commit_metadata, read_delta, read_delta_version
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,14 @@ class JobContext:
     @property
     def commit_metadata(self) -> str:
         """The ``userMetadata`` every Delta commit of this run carries (run id, job, run date)."""
-        return commit_metadata(self.run_id, job=self.job, run_date=self.run_date.isoformat())
+        return self.commit_metadata_with()
+
+    def commit_metadata_with(self, **extra: object) -> str:
+        """The run's ``userMetadata`` plus ``extra``: what a commit adds about itself (the stream's
+        app and batch id, the bronze versions a silver table was computed from)."""
+        return commit_metadata(
+            self.run_id, job=self.job, run_date=self.run_date.isoformat(), **extra
+        )
 
 
 @dataclass
@@ -89,10 +96,15 @@ def check_conservation(table: TableCount) -> None:
         )
 
 
-def read_bronze(context: JobContext, source: str, table: str) -> DataFrame:
-    """Every version bronze holds for ``source/table`` (all run dates); a missing table is a
-    JobError saying which ingest to run."""
+def read_bronze(
+    context: JobContext, source: str, table: str, version: int | None = None
+) -> DataFrame:
+    """Every version bronze holds for ``source/table`` (all run dates), at the table's
+    ``version`` when given (a job that pins its inputs); a missing table is a JobError saying
+    which ingest to run."""
     path = context.lake.bronze(source, table)
+    if version is not None:
+        return read_delta_version(context.spark, path, version)
     frame = read_delta(context.spark, path)
     if frame is None:
         raise JobError(

@@ -41,17 +41,15 @@ from pyspark.sql import functions as F
 from medallion.audit import TableCount
 from medallion.errors import JobError
 from medallion.faults import crash_point
-from medallion.jobs.base import Job, JobContext, JobResult
+from medallion.jobs.base import Job, JobContext, JobResult, read_bronze
 from medallion.lake import (
     ChangeFeedUnavailable,
     Commit,
-    commit_metadata,
     last_content_commit,
     merge_recomputed,
     overwrite,
     read_changes,
     read_delta,
-    read_delta_version,
     table_version,
 )
 from medallion.quality.table_contracts import primary_key
@@ -95,9 +93,7 @@ class SilverBuild:
             version = table_version(self.spark, self.lake.bronze(source, table))
             if version is not None:
                 self.inputs[f"{source}/{table}"] = version
-        self.metadata = commit_metadata(
-            context.run_id, job=context.job, run_date=self.day.isoformat(), inputs=self.inputs
-        )
+        self.metadata = context.commit_metadata_with(inputs=self.inputs)
         self._changes: dict[tuple[str, int], DataFrame] = {}
         self.scopes: dict[str, str] = {}
 
@@ -105,21 +101,14 @@ class SilverBuild:
 
     def bronze(self, source: str, table: str) -> DataFrame:
         """Every version bronze holds for ``source/table``, at the run's pinned version."""
-        label = f"{source}/{table}"
-        if label not in self.inputs:
-            raise JobError(
-                f"bronze table {label} does not exist at {self.lake.bronze(source, table)}; "
-                "run its *_to_bronze job first"
-            )
-        return read_delta_version(self.spark, self.lake.bronze(source, table), self.inputs[label])
+        return read_bronze(self.context, source, table, self.inputs.get(f"{source}/{table}"))
 
     def watermark(self, table: str) -> dict[str, int] | None:
         """The bronze versions silver/``table`` was last computed from, or None when it must be
         computed whole (rebuild, no table yet, or its last commit was not a silver run's)."""
-        path = self.lake.silver(table)
-        if self.rebuild or table_version(self.spark, path) is None:
+        if self.rebuild:
             return None
-        commit = last_content_commit(self.spark, path)
+        commit = last_content_commit(self.spark, self.lake.silver(table))  # None: no table yet
         inputs = commit.metadata.get("inputs") if commit else None
         return inputs if isinstance(inputs, dict) else None
 
@@ -250,8 +239,6 @@ class SilverBuild:
         crash_point("silver.after_orders")
         self.build_events(current_orders)
         self.build_behavior(current_customers)
-        for frame in self._changes.values():
-            frame.unpersist()
         self.details["recomputed"] = dict(self.scopes)
         log.info(
             "bronze_to_silver %s: %d tables in %.1fs (%s)",
@@ -296,11 +283,10 @@ class SilverBuild:
 
     def build_fx(self) -> DataFrame:
         versions = fx.fx_rates_from_bronze(self.bronze("fx", "fx_rates"))
-        keys = primary_key("silver", "fx_rates")
 
         def scope(since: dict[str, int]) -> DataFrame | None:
             own = self.changes(since, "fx", "fx_rates", fx.fx_rates_from_bronze)
-            return None if own is None else changed_keys(own, keys)
+            return self.linked_scope("fx_rates", versions, own, links=[])
 
         recomputed, scope_keys = self.scoped("fx_rates", versions, scope)
         return self.write(
@@ -405,11 +391,10 @@ class SilverBuild:
 
     def build_products(self) -> DataFrame:
         versions = products.products_from_bronze(self.bronze("snowflake", "products"))
-        keys = primary_key("silver", "products")
 
         def scope(since: dict[str, int]) -> DataFrame | None:
             own = self.changes(since, "snowflake", "products", products.products_from_bronze)
-            return None if own is None else changed_keys(own, keys)
+            return self.linked_scope("products", versions, own, links=[])
 
         recomputed, scope_keys = self.scoped("products", versions, scope)
         return self.write(

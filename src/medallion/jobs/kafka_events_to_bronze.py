@@ -249,10 +249,7 @@ class OrderEventBatches:
 
     def _metadata(self, batch_id: int) -> str:
         """The run's commit metadata plus the stream app id and batch id (to find the commit)."""
-        meta = json.loads(self.context.commit_metadata)
-        return json.dumps(
-            {**meta, "stream_app_id": self.app_id, "batch_id": batch_id}, sort_keys=True
-        )
+        return self.context.commit_metadata_with(stream_app_id=self.app_id, batch_id=batch_id)
 
     def _write(self, judged: DataFrame, txn: tuple[str, int]) -> None:
         """Quarantine first, bronze last, each with the batch's (app id, batch id).
