@@ -764,17 +764,26 @@ def merge_recomputed(
     metadata: str,
 ) -> Commit:
     """Make the table at ``path`` (read as ``existing``) equal ``desired``, a recomputation of
-    it, with one MERGE of the diff (:func:`merge_diff`).
+    it, with one MERGE of the diff (:func:`merge_diff`); no MERGE at all when nothing differs.
 
     ``desired`` is cached for the commit: the diff reads it twice (changed rows, vanished keys)
     and Delta's MERGE reads its source twice (to find the files to rewrite, then to write), so
     an uncached recomputation from bronze would run four times.
+
+    An empty diff (a rerun of a delivery that changed nothing, a day with nothing new for the
+    table) is answered by one look for a first row, without a MERGE: Delta commits nothing for
+    a MERGE that changes nothing, but it would still plan it, materialise its source and join
+    that with the table first. Measured on the tests' tiny lake (one session, warm): a silver
+    rerun that changes nothing took 14 s instead of 23 s. The diff is not cached for that look:
+    cached, it showed no gain on a day that changes something (44 s against 39 to 41 s).
     """
     from medallion.transforms.common import table_diff
 
     desired = desired.persist()
     try:
         diff = desired.transform(table_diff(existing, keys))
+        if diff.isEmpty():
+            return Commit(path, latest_version(spark, path), NO_COMMIT)
         return merge_diff(spark, path, diff, keys, metadata=metadata)
     finally:
         desired.unpersist()

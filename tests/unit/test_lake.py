@@ -28,6 +28,7 @@ from medallion.lake import (
     last_commit,
     last_content_commit,
     merge_into,
+    merge_recomputed,
     operation_metrics,
     overwrite,
     read_changes,
@@ -220,6 +221,33 @@ def test_merge_into_tags_the_commit_and_reports_its_counts(spark, tmp_path):
     later = overwrite(_days(spark, [(9, DAY1)]), path, metadata=commit_metadata("r2"))
     assert later.version == 2
     assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None
+
+
+def test_a_recomputed_table_is_merged_as_its_diff_and_an_unchanged_one_makes_no_commit(
+    spark, tmp_path
+):
+    path = str(tmp_path / "silver" / "t")
+    overwrite(_days(spark, [(1, DAY1), (2, DAY1), (3, DAY1)]), path, metadata=commit_metadata("r0"))
+    desired = _days(spark, [(1, DAY1), (2, DAY2), (4, DAY2)])  # 2 changed, 3 gone, 4 new
+
+    commit = merge_recomputed(
+        spark, path, desired, read_delta(spark, path), ["id"], commit_metadata("r1")
+    )
+    assert (commit.operation, commit.version) == ("MERGE", 1)
+    counts = [commit.metrics[f"numTargetRows{kind}"] for kind in ("Updated", "Inserted", "Deleted")]
+    assert counts == [1, 1, 1]
+    assert sorted(map(tuple, read_delta(spark, path).collect())) == [
+        (1, DAY1),
+        (2, DAY2),
+        (4, DAY2),
+    ]
+
+    # The same rows again: nothing to change, no commit, the version as it was.
+    again = merge_recomputed(
+        spark, path, desired, read_delta(spark, path), ["id"], commit_metadata("r2")
+    )
+    assert (again.operation, again.version, again.rows_written) == (NO_COMMIT, 1, 0)
+    assert commit_versions(spark, path) == [0, 1]
 
 
 def test_a_folder_of_plain_parquet_is_refused_by_name(spark, tmp_path):
