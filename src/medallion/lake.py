@@ -774,8 +774,9 @@ def merge_recomputed(
     table) is answered by one look for a first row, without a MERGE: Delta commits nothing for
     a MERGE that changes nothing, but it would still plan it, materialise its source and join
     that with the table first. Measured on the tests' tiny lake (one session, warm): a silver
-    rerun that changes nothing took 14 s instead of 23 s. The diff is not cached for that look:
-    cached, it showed no gain on a day that changes something (44 s against 39 to 41 s).
+    rerun that changes nothing took 14 s instead of 23 s. A table that did change pays for the
+    look with one more read of the diff's inputs before the MERGE reads them again; caching the
+    diff would save that read, and showed no gain on tiny data (docs/PERFORMANCE.md).
     """
     from medallion.transforms.common import table_diff
 
