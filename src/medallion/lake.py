@@ -774,19 +774,20 @@ def merge_recomputed(
     table) is answered by one look for a first row, without a MERGE: Delta commits nothing for
     a MERGE that changes nothing, but it would still plan it, materialise its source and join
     that with the table first. Measured on the tests' tiny lake (one session, warm): a silver
-    rerun that changes nothing took 14 s instead of 23 s. A table that did change pays for the
-    look with one more read of the diff's inputs before the MERGE reads them again; caching the
-    diff would save that read, and showed no gain on tiny data (docs/PERFORMANCE.md).
+    rerun that changes nothing took 14 s instead of 23 s. The diff is cached too, so that for a
+    table that did change the look and the MERGE share one computation of it: uncached, the look
+    would read the diff's inputs once more before the MERGE read them again.
     """
     from medallion.transforms.common import table_diff
 
     desired = desired.persist()
+    diff = desired.transform(table_diff(existing, keys)).persist()
     try:
-        diff = desired.transform(table_diff(existing, keys))
         if diff.isEmpty():
             return Commit(path, latest_version(spark, path), NO_COMMIT)
         return merge_diff(spark, path, diff, keys, metadata=metadata)
     finally:
+        diff.unpersist()
         desired.unpersist()
 
 
