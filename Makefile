@@ -96,9 +96,9 @@ test-slow: setup
 
 # The proofs CI's budget leaves out (README "Tests" says when to run them): the chain on a
 # standalone Spark cluster against local mode, the packaged wheel under spark-submit, the bench
-# smoke run, and 12 delivery schedules
-# drawn with another seed than make test's fixed 8
-# (tests/unit/transforms/gold/test_delivery_schedules.py).
+# smoke run, the delivery schedules through the jobs (tests/integration/test_job_schedules.py,
+# MEDALLION_JOB_SCHEDULES, default 3 plus a fixed one), and 12 schedules of the dimension drawn
+# with another seed than make test's fixed 8 (tests/unit/transforms/gold/test_delivery_schedules.py).
 test-extended: setup
 	$(BIN)/python -m pytest --durations=25 -m extended $(PYTEST_ARGS)
 	MEDALLION_SCHEDULES=12 MEDALLION_SCHEDULE_SEED=1 $(BIN)/python -m pytest \
