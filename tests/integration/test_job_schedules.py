@@ -161,7 +161,9 @@ def schedules(draw) -> list[Step]:
             steps.append(Step("rebuild", steps[-1].day))
         else:
             day = draw(st.sampled_from(delivered))
-            steps.append(Step("deliver", day, "rerun with a corrected extract", draw(corrections)))
+            steps.append(
+                Step("deliver", day, "rerun with a corrected extract", tuple(draw(corrections)))
+            )
     return steps
 
 
@@ -475,6 +477,9 @@ def check_schedule(spark, source: Path, base: Path, steps: list[Step]) -> None:
             assert same_content(incremental, rebuild), f"{layer}/{table} differs from a rebuild"
     shutil.rmtree(lake)
     shutil.rmtree(rebuilt)
+    # Delta keeps every table's snapshot state cached in the session; the two lakes are gone,
+    # so drop their states rather than carry them through the next schedules.
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
 
 
 @pytest.fixture(scope="module")
