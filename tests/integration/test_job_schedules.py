@@ -12,15 +12,18 @@ newer ones; the same delivery twice; a full rebuild; and a rerun of a delivered 
 corrected extract, its corrections aimed where an incremental run can go wrong: customers dropped
 that orders point at (the orders become orphans), customers added that orders were waiting for
 (the flags clear), a changed segment, a late version one minute after a customer's first one,
-orders dropped or cancelled, the EUR rates 5% higher. A delivery writes the day's rows of each
-bronze table (a rerun: of each table it corrects) into the schedule's lake the way the ingests do
-(``replaceWhere`` on the run date, change data feed on); then the two jobs run for that date.
+orders dropped or cancelled, the EUR rates 5% higher, a CRM edit of linked accounts at its own
+time. A delivery writes the day's rows of each bronze table (a rerun: of each table it corrects)
+into the schedule's lake the way the ingests do (``replaceWhere`` on the run date, change data
+feed on); then the two jobs run for that date.
 
 * After every step, silver is the truth computed in plain Python from bronze's rows: each
   customer's current segment (latest ``updated_at``, then the later delivery, then the hash),
   each FX rate (the later delivery), and each order's status, orphan flag and USD amount at the
-  rate in force on its date. (Checked at every step: a later rebuild step would hide what an
-  incremental run got wrong.)
+  rate in force on its date; and ``dim_customer`` holds each current customer's SCD2 history
+  as a plain-Python model of the timeline gives it from every customer and CRM account version
+  (tracked attributes, valid-from times). Checked at every step: a later rebuild step would hide
+  what an incremental run got wrong.
 * After the schedule, every silver and gold table equals, by content, a rebuild from the final
   bronze alone in a lake of its own (``--rebuild``, the same run date).
 
@@ -52,8 +55,15 @@ from pyspark.sql import functions as F
 from medallion.generate import generate_landing
 from medallion.jobs import JOB_MAP
 from medallion.jobs.bronze import replace_partition
+from medallion.jobs.bronze_to_silver import BRONZE_INPUTS
 from medallion.lake import CHANGE_FEED, commit_metadata, read_delta
+from medallion.quality.table_contracts import table_names
 from medallion.runner import run_chain
+from medallion.transforms.common import UNKNOWN_SK
+from medallion.transforms.gold.catalog import GOLD_TABLES
+from medallion.transforms.gold.dim_customer import HISTORY_START
+from medallion.transforms.silver import crm
+from medallion.transforms.silver.customers import customers_from_bronze
 
 pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
@@ -67,23 +77,9 @@ INGESTS = [
     for name in ("fx_json_to_bronze", "snowflake_to_bronze", "crm_to_bronze", "redshift_to_bronze")
 ]
 JOBS = [JOB_MAP["bronze_to_silver"], JOB_MAP["silver_to_gold"]]
-BRONZE_TABLES = (
-    ("fx", "fx_rates"),
-    ("snowflake", "customers"),
-    ("snowflake", "products"),
-    ("snowflake", "orders"),
-    ("crm", "accounts"),
-    ("crm", "contacts"),
-    ("crm", "opportunities"),
-    ("redshift", "customer_behavior"),
-)
-SILVER_TABLES = (
-    "customers", "products", "orders", "customer_behavior", "fx_rates",
-    "crm_accounts", "crm_contacts", "crm_opportunities",
-)  # fmt: skip
-GOLD_TABLES = (
-    "dim_customer", "dim_product", "fact_orders", "dim_date", "customer_360", "product_performance",
-)  # fmt: skip
+# Every bronze and silver table but the stream's (its events add nothing to the state model).
+BRONZE_TABLES = tuple(table for table in BRONZE_INPUTS if table[0] != "kafka")
+SILVER_TABLES = tuple(table for table in table_names("silver") if table != "order_events")
 SEGMENTS = ("consumer", "small_business", "enterprise")
 
 
@@ -94,11 +90,16 @@ def day_of(index: int) -> dt.date:
 # -- steps ----------------------------------------------------------------------------------------
 
 
+CORRECTION_KINDS = (
+    "segment", "drop_customers", "drop_orders", "add_customers", "status", "fx", "late", "crm_edit",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Correction:
     """One change a re-delivered extract makes to what the source delivered for its date."""
 
-    kind: str  # segment | drop_customers | drop_orders | add_customers | status | fx | late
+    kind: str  # one of CORRECTION_KINDS
     count: int = 1
 
     def __str__(self) -> str:
@@ -122,9 +123,7 @@ class Step:
 corrections = st.lists(
     st.builds(
         Correction,
-        st.sampled_from(
-            ("segment", "drop_customers", "drop_orders", "add_customers", "status", "fx", "late")
-        ),
+        st.sampled_from(CORRECTION_KINDS),
         st.integers(min_value=1, max_value=3),
     ),
     min_size=1,
@@ -184,6 +183,7 @@ EVERY_KIND = [
         "rerun with a corrected extract",
         (Correction("drop_orders", 2), Correction("status", 2)),
     ),
+    Step("deliver", 2, "rerun with a corrected extract", (Correction("crm_edit", 2),)),
     Step("deliver", 0, "rerun with a corrected extract", (Correction("fx"),)),
     Step("deliver", 0, "the same delivery again", (Correction("fx"),)),
     Step("rebuild", 2),
@@ -240,24 +240,14 @@ def customers_to_drop(spark, lake: Path, rows: DataFrame, day: int, count: int) 
     dropping them makes their orders orphans."""
     others = bronze_of(spark, lake, "snowflake/customers")
     orders = bronze_of(spark, lake, "snowflake/orders")
+    elsewhere = None if others is None else others.where(F.col("_run_date") != F.lit(day_of(day)))
     ranked = rows.select("customer_id").distinct()
-    if others is not None:
-        elsewhere = others.where(F.col("_run_date") != F.lit(day_of(day)))
-        ranked = ranked.join(
-            elsewhere.select("customer_id", F.lit(1).alias("_elsewhere")).distinct(),
-            "customer_id",
-            "left",
-        )
-    else:
-        ranked = ranked.withColumn("_elsewhere", F.lit(None))
-    if orders is not None:
-        ranked = ranked.join(
-            orders.select("customer_id", F.lit(1).alias("_ordered")).distinct(),
-            "customer_id",
-            "left",
-        )
-    else:
-        ranked = ranked.withColumn("_ordered", F.lit(None))
+    for flag, frame in (("_elsewhere", elsewhere), ("_ordered", orders)):
+        if frame is None:
+            ranked = ranked.withColumn(flag, F.lit(None))
+        else:
+            marks = frame.select("customer_id", F.lit(1).alias(flag)).distinct()
+            ranked = ranked.join(marks, "customer_id", "left")
     best = ranked.orderBy(
         F.col("_elsewhere").isNotNull(), F.col("_ordered").isNull(), "customer_id"
     ).limit(count)
@@ -318,6 +308,15 @@ def corrected_extract(
                 hit = F.col("order_id").isin(first_ids(rows, "order_id", fix.count))
                 later = F.col("updated_at") + F.expr("INTERVAL 1 HOUR")
                 rows = amend(rows, hit, "status", status=F.lit("cancelled"), updated_at=later)
+        elif table == ("crm", "accounts") and fix.kind == "crm_edit":
+            # A CRM edit at its own time: a second version of linked accounts, 90 minutes after
+            # the delivered one, with another industry (the customer's CRM state changes then).
+            linked = rows.where(F.col("External_Customer_Id__c").isNotNull())
+            edited = linked.where(F.col("Id").isin(first_ids(linked, "Id", fix.count)))
+            other = F.when(F.col("Industry") == "Banking", "Retail").otherwise("Banking")
+            later = F.col("LastModifiedDate") + F.expr("INTERVAL 90 MINUTES")
+            edit = edited.withColumn("Industry", other).withColumn("LastModifiedDate", later)
+            rows = rows.unionByName(rehash(edit, "crm edit"))
         elif table == ("fx", "fx_rates") and fix.kind == "fx":
             eur = F.upper(F.trim(F.col("quote_ccy"))) == "EUR"
             higher = {
@@ -366,6 +365,7 @@ def touched_tables(fixes: tuple[Correction, ...]) -> list[tuple[str, str]]:
         "drop_orders": ("snowflake", "orders"),
         "status": ("snowflake", "orders"),
         "fx": ("fx", "fx_rates"),
+        "crm_edit": ("crm", "accounts"),
     }
     return sorted({tables[f.kind] for f in fixes})
 
@@ -393,6 +393,9 @@ def run_schedule(spark, source: Path, root: Path, steps: list[Step]) -> int:
         expected, actual = truth(spark, root), silver_state(spark, root)
         for name in expected:
             assert actual[name] == expected[name], f"silver/{name} is not the truth after {step}"
+        assert dimension_state(spark, root) == history_truth(
+            spark, root, set(expected["customers"])
+        ), f"gold/dim_customer's history is not the truth after {step}"
     return steps[-1].day
 
 
@@ -446,6 +449,63 @@ def truth(spark, root: Path) -> dict:
             for k, r in orders.items()
         },
     }
+
+
+def history_truth(spark, root: Path, current: set[str]) -> dict[str, list[tuple]]:
+    """Each current customer's SCD2 history, as (tracked attributes..., valid_from), modelled in
+    plain Python on bronze's versions in the silver shape (the projections are the jobs'; the
+    timeline is not): the state at every business time a customer or an account that ever named
+    it changed, consecutive equal states collapsed, the first valid since ``HISTORY_START``."""
+    customers = customers_from_bronze(bronze_of(spark, root, "snowflake/customers")).collect()
+    accounts = crm.accounts_from_bronze(bronze_of(spark, root, "crm/accounts")).collect()
+
+    def timeline(rows, key):
+        """Per key, per business time: the later delivery (then the hash) wins."""
+        best = latest(
+            rows,
+            lambda r: (r[key], r.updated_at or HISTORY_START),
+            lambda r: (r._run_date, r._record_hash or ""),
+        )
+        versions: dict[str, dict] = {}
+        for (k, at), row in best.items():
+            versions.setdefault(k, {})[at] = row
+        return versions
+
+    def in_force(versions: dict, at):
+        before = [t for t in versions if t <= at]
+        return versions[max(before)] if before else versions[min(versions)]
+
+    by_customer, by_account = timeline(customers, "customer_id"), timeline(accounts, "account_id")
+    history = {}
+    for cid in current:
+        claimants = [
+            aid for aid, vs in by_account.items() if any(v.customer_id == cid for v in vs.values())
+        ]
+        times = set(by_customer[cid]) | {t for aid in claimants for t in by_account[aid]}
+        states: list[tuple] = []
+        for at in sorted(times):
+            c = in_force(by_customer[cid], at)
+            linked = [
+                (v.created_at is None, v.created_at or at, aid, v.industry)
+                for aid in claimants
+                if (v := in_force(by_account[aid], at)).customer_id == cid
+            ]
+            crm_state = min(linked)[2:] if linked else (None, None)
+            state = (c.segment, c.country, c.email, *crm_state)
+            if not states or states[-1][:-1] != state:
+                states.append((*state, HISTORY_START if not states else at))
+        history[cid] = states
+    return history
+
+
+def dimension_state(spark, root: Path) -> dict[str, list[tuple]]:
+    rows = spark.read.format("delta").load(str(root / "gold/dim_customer")).collect()
+    history: dict[str, list[tuple]] = {}
+    for r in sorted(rows, key=lambda r: (r.customer_id, r.valid_from)):
+        if r.customer_sk != UNKNOWN_SK:
+            state = (r.segment, r.country, r.email, r.crm_account_id, r.crm_industry)
+            history.setdefault(r.customer_id, []).append((*state, r.valid_from))
+    return history
 
 
 def silver_state(spark, root: Path) -> dict:
