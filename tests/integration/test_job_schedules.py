@@ -46,11 +46,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from chain_lake import same_content, settings_for
-from hypothesis import HealthCheck, Phase, example, given, note, seed, settings
+from chain_lake import gold, same_content, settings_for, silver
+from hypothesis import example, given, note
 from hypothesis import strategies as st
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from schedule_runs import schedule_settings
 
 from medallion.generate import generate_landing
 from medallion.jobs import JOB_MAP
@@ -68,7 +69,6 @@ from medallion.transforms.silver.customers import customers_from_bronze
 pytestmark = [pytest.mark.integration, pytest.mark.extended]
 
 SCHEDULES = int(os.environ.get("MEDALLION_JOB_SCHEDULES", "3"))
-SCHEDULE_SEED = os.environ.get("MEDALLION_SCHEDULE_SEED")
 START = dt.date(2025, 1, 13)
 DAYS = 4
 SCALE = 0.01
@@ -231,7 +231,7 @@ def first_ids(frame: DataFrame, key: str, count: int) -> list:
 
 
 def extract(spark, source: Path, table: tuple[str, str], day: int) -> DataFrame:
-    bronze = spark.read.format("delta").load(str(source / "bronze" / table[0] / table[1]))
+    bronze = bronze_of(spark, source, "/".join(table))
     return bronze.where(F.col("_run_date") == F.lit(day_of(day)))
 
 
@@ -262,11 +262,10 @@ def customers_to_add(spark, lake: Path, rows: DataFrame, day: int, count: int) -
     template = rows.orderBy("customer_id").limit(1)
     orphans: list = []
     if orders is not None:
-        known = customers.select("customer_id") if customers is not None else None
-        wanted = orders.where(F.col("customer_id").isNotNull()).select("customer_id").distinct()
-        if known is not None:
-            wanted = wanted.join(known, "customer_id", "left_anti")
-        wanted = wanted.join(rows.select("customer_id"), "customer_id", "left_anti")
+        wanted = orders.where(F.col("customer_id").isNotNull()).select("customer_id")
+        for known in (customers, rows):
+            if known is not None:
+                wanted = wanted.join(known.select("customer_id"), "customer_id", "left_anti")
         orphans = first_ids(wanted, "customer_id", count)
     if orphans:
         ids = spark.createDataFrame([(i,) for i in orphans], "new_id string")
@@ -414,20 +413,20 @@ def latest(rows, key, order):
 def truth(spark, root: Path) -> dict:
     """Silver as the state model defines it, from the final bronze rows alone."""
 
-    def bronze(source, table):
-        frame = read_delta(spark, str(root / "bronze" / source / table))
+    def bronze(table):
+        frame = bronze_of(spark, root, table)
         return [] if frame is None else frame.collect()
 
     def order(row):
         return (row.updated_at, row._run_date, row._record_hash or "")
 
-    customers = latest(bronze("snowflake", "customers"), lambda r: r.customer_id.strip(), order)
+    customers = latest(bronze("snowflake/customers"), lambda r: r.customer_id.strip(), order)
     rates = latest(
-        bronze("fx", "fx_rates"),
+        bronze("fx/fx_rates"),
         lambda r: (r.date, r.quote_ccy.strip().upper()),
         lambda r: (r._run_date, r._record_hash or ""),
     )
-    orders = latest(bronze("snowflake", "orders"), lambda r: r.order_id.strip(), order)
+    orders = latest(bronze("snowflake/orders"), lambda r: r.order_id.strip(), order)
     by_ccy: dict[str, list] = {}
     for (date, ccy), row in sorted(rates.items()):
         by_ccy.setdefault(ccy, []).append((date, Decimal(row.rate)))
@@ -499,7 +498,7 @@ def history_truth(spark, root: Path, current: set[str]) -> dict[str, list[tuple]
 
 
 def dimension_state(spark, root: Path) -> dict[str, list[tuple]]:
-    rows = spark.read.format("delta").load(str(root / "gold/dim_customer")).collect()
+    rows = gold(spark, root, "dim_customer").collect()
     history: dict[str, list[tuple]] = {}
     for r in sorted(rows, key=lambda r: (r.customer_id, r.valid_from)):
         if r.customer_sk != UNKNOWN_SK:
@@ -510,7 +509,7 @@ def dimension_state(spark, root: Path) -> dict[str, list[tuple]]:
 
 def silver_state(spark, root: Path) -> dict:
     def table(name):
-        return spark.read.format("delta").load(str(root / "silver" / name)).collect()
+        return silver(spark, root, name).collect()
 
     return {
         "customers": {r.customer_id: r.segment for r in table("customers")},
@@ -530,10 +529,9 @@ def check_schedule(spark, source: Path, base: Path, steps: list[Step]) -> None:
     rebuilt = base / f"rebuild-{uuid.uuid4().hex[:8]}"
     shutil.copytree(lake / "bronze", rebuilt / "bronze")
     run_jobs(spark, rebuilt, run_date, {"rebuild": True})
-    for layer, tables in (("silver", SILVER_TABLES), ("gold", GOLD_TABLES)):
+    for read, layer, tables in ((silver, "silver", SILVER_TABLES), (gold, "gold", GOLD_TABLES)):
         for table in tables:
-            incremental = spark.read.format("delta").load(str(lake / layer / table))
-            rebuild = spark.read.format("delta").load(str(rebuilt / layer / table))
+            incremental, rebuild = read(spark, lake, table), read(spark, rebuilt, table)
             assert same_content(incremental, rebuild), f"{layer}/{table} differs from a rebuild"
     shutil.rmtree(lake)
     shutil.rmtree(rebuilt)
@@ -547,21 +545,7 @@ def lakes(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("schedule_lakes")
 
 
-def seeded(test):
-    """The test with ``MEDALLION_SCHEDULE_SEED`` as Hypothesis' seed, when it is set."""
-    return seed(int(SCHEDULE_SEED))(test) if SCHEDULE_SEED else test
-
-
-@settings(
-    max_examples=max(SCHEDULES, 1),
-    # MEDALLION_JOB_SCHEDULES=0: the fixed schedule of every kind only.
-    phases=list(Phase) if SCHEDULES else [Phase.explicit],
-    deadline=None,
-    derandomize=SCHEDULE_SEED is None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@seeded
+@schedule_settings(SCHEDULES)
 @given(steps=schedules())
 @example(steps=EVERY_KIND)
 def test_any_schedule_through_the_jobs_ends_in_the_truth_and_equals_a_rebuild(

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import pytest
 from history_versions import ACCOUNT_VERSIONS, CURRENT, CUSTOMER_VERSIONS
-from hypothesis import HealthCheck, given, note, seed, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
+from schedule_runs import schedule_settings
 
 from medallion.lake import merge_diff, overwrite, read_delta
 from medallion.quality.table_contracts import primary_key
@@ -38,7 +39,6 @@ from medallion.transforms.common import table_diff
 from medallion.transforms.gold.dim_customer import dim_customer
 
 SCHEDULES = int(os.environ.get("MEDALLION_SCHEDULES", "8"))
-SCHEDULE_SEED = os.environ.get("MEDALLION_SCHEDULE_SEED")
 START = dt.date(2025, 1, 13)
 EPOCH = dt.datetime(2025, 1, 13, tzinfo=dt.UTC)
 HISTORY_START = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -230,19 +230,7 @@ def table_root(tmp_path_factory):
     return tmp_path_factory.mktemp("schedules")
 
 
-def seeded(test):
-    """The test with ``MEDALLION_SCHEDULE_SEED`` as Hypothesis' seed, when it is set."""
-    return seed(int(SCHEDULE_SEED))(test) if SCHEDULE_SEED else test
-
-
-@settings(
-    max_examples=SCHEDULES,
-    deadline=None,
-    derandomize=SCHEDULE_SEED is None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@seeded
+@schedule_settings(SCHEDULES)
 @given(steps=schedules())
 def test_any_delivery_schedule_ends_in_the_truth_and_equals_a_rebuild(spark, table_root, steps):
     for i, step in enumerate(steps):
