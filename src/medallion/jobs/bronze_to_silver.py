@@ -21,7 +21,10 @@ the keys they touch and the files of the keys it rewrites, not all of history.
 Whenever the feed cannot answer (a table without a recorded watermark: its first run, a restore,
 a lake older than the feed; a bronze table created without it; commits cleaned from the log) the
 table is recomputed whole from all of bronze and its diff merged, which gives the same rows.
-``--rebuild`` writes every table whole in one overwrite commit. All bronze reads of a run are
+``--rebuild`` writes every table whole in one overwrite commit, and so does a run for a table
+computed from fewer bronze versions than ``incremental.min_versions`` (config): below that size
+the incremental way's fixed cost per table (the feed's reads, the scope's joins, the diff, MERGE's
+passes) exceeds a whole recomputation (docs/PERFORMANCE.md; 0, the default, never does this). All bronze reads of a run are
 pinned to the versions recorded, so the watermark names exactly what the run read.
 
 Counting uses no Spark ``Observation`` (Delta's writes and MERGE do not report them): the bronze
@@ -84,6 +87,9 @@ class SilverBuild:
         self.day = context.run_date
         # rebuild=True writes every table whole (one overwrite) instead of merging its diff.
         self.rebuild = rebuild
+        # Small tables are written whole too (IncrementalConfig).
+        self.incremental = context.settings.incremental
+        self.whole: set[str] = set()  # the tables written with one overwrite for their size
         self.tables: list[TableCount] = []
         self.details: dict[str, int] = {}
         # The bronze version each bronze table is read at, for the whole run: what the commits'
@@ -138,10 +144,22 @@ class SilverBuild:
         self,
         table: str,
         versions: DataFrame,
+        rows: int,
         scope: Callable[[dict[str, int]], DataFrame | None],
     ) -> tuple[DataFrame, DataFrame | None]:
-        """``versions`` restricted to the keys the run recomputes, with those keys (cached); all
-        of ``versions`` and None when the table is computed whole."""
+        """``versions`` (``rows`` of them) restricted to the keys the run recomputes, with those
+        keys (cached); all of ``versions`` and None when the table is computed whole.
+
+        A table with fewer versions than ``incremental.min_versions`` is computed whole and
+        overwritten: below that size a whole recomputation costs less than the change feed's
+        reads, the scope's joins, the diff and the MERGE (docs/PERFORMANCE.md)."""
+        if self.rebuild:
+            self.scopes[table] = "whole"
+            return versions, None
+        if self.incremental.whole(rows):
+            self.whole.add(table)
+            self.scopes[table] = "whole (small table)"
+            return versions, None
         since = self.watermark(table)
         keys = None if since is None else scope(since)
         if keys is None:
@@ -164,7 +182,8 @@ class SilverBuild:
         committed, so later steps read it instead of recomputing it. ``current`` holds the
         recomputed rows of the keys in ``scope`` (every key when ``scope`` is None)."""
         path = self.lake.silver(table)
-        existing = None if self.rebuild else read_delta(self.spark, path)
+        whole = self.rebuild or table in self.whole
+        existing = None if whole else read_delta(self.spark, path)
         if existing is None:
             commit = overwrite(
                 current,
@@ -288,10 +307,9 @@ class SilverBuild:
             own = self.changes(since, "fx", "fx_rates", fx.fx_rates_from_bronze)
             return self.linked_scope("fx_rates", versions, own, links=[])
 
-        recomputed, scope_keys = self.scoped("fx_rates", versions, scope)
-        return self.write(
-            "fx_rates", fx.fx_rates_current(recomputed), versions.count(), scope=scope_keys
-        )
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("fx_rates", versions, rows, scope)
+        return self.write("fx_rates", fx.fx_rates_current(recomputed), rows, scope=scope_keys)
 
     def build_accounts(self, known_customers: DataFrame) -> DataFrame:
         versions = self.versions["accounts"]
@@ -302,11 +320,12 @@ class SilverBuild:
             links = [("customer_id", customer_changes, "customer_id")]
             return self.linked_scope("crm_accounts", versions, self.changed_accounts(since), links)
 
-        recomputed, scope_keys = self.scoped("crm_accounts", versions, scope)
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("crm_accounts", versions, rows, scope)
         return self.write(
             "crm_accounts",
             crm.current_accounts(recomputed, known_customers),
-            versions.count(),
+            rows,
             {"crm_accounts_unknown_customer": "has_unknown_customer"},
             scope=scope_keys,
         )
@@ -318,11 +337,12 @@ class SilverBuild:
             links = [("account_id", self.changed_accounts(since), "account_id")]
             return self.linked_scope("crm_contacts", versions, self.changed_contacts(since), links)
 
-        recomputed, scope_keys = self.scoped("crm_contacts", versions, scope)
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("crm_contacts", versions, rows, scope)
         return self.write(
             "crm_contacts",
             crm.current_contacts(recomputed, accounts),
-            versions.count(),
+            rows,
             {"crm_contacts_unknown_account": "has_unknown_account"},
             scope=scope_keys,
         )
@@ -335,11 +355,12 @@ class SilverBuild:
             links = [("account_id", self.changed_accounts(since), "account_id")]
             return self.linked_scope("crm_opportunities", versions, own, links)
 
-        recomputed, scope_keys = self.scoped("crm_opportunities", versions, scope)
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("crm_opportunities", versions, rows, scope)
         return self.write(
             "crm_opportunities",
             crm.current_opportunities(recomputed, accounts),
-            versions.count(),
+            rows,
             {"crm_opportunities_unknown_account": "has_unknown_account"},
             scope=scope_keys,
         )
@@ -374,14 +395,15 @@ class SilverBuild:
 
     def build_customers(self, accounts: DataFrame, contacts: DataFrame) -> DataFrame:
         versions = self.versions["customers"]
-        recomputed, scope_keys = self.scoped("customers", versions, self.customers_scope)
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("customers", versions, rows, self.customers_scope)
         aligned = customers.current_customers(recomputed).transform(
             customers.align_with_crm(accounts, contacts)
         )
         return self.write(
             "customers",
             aligned,
-            versions.count(),
+            rows,
             {
                 "customers_ambiguous_crm_links": F.col("crm_account_count") > 1,
                 "customers_with_crm_account": F.col("crm_account_id").isNotNull(),
@@ -396,10 +418,9 @@ class SilverBuild:
             own = self.changes(since, "snowflake", "products", products.products_from_bronze)
             return self.linked_scope("products", versions, own, links=[])
 
-        recomputed, scope_keys = self.scoped("products", versions, scope)
-        return self.write(
-            "products", products.current_products(recomputed), versions.count(), scope=scope_keys
-        )
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("products", versions, rows, scope)
+        return self.write("products", products.current_products(recomputed), rows, scope=scope_keys)
 
     def build_orders(
         self, fx_rates: DataFrame, current_customers: DataFrame, current_products: DataFrame
@@ -428,7 +449,8 @@ class SilverBuild:
             )
             return union_keys(linked, by_rate)
 
-        recomputed, scope_keys = self.scoped("orders", versions, scope)
+        rows = int(figures["rows"])
+        recomputed, scope_keys = self.scoped("orders", versions, rows, scope)
         # Rates carry forward to the run date, or to the latest order if bronze holds later
         # deliveries than the run's date (silver is the function of all of bronze).
         until = max(d for d in (self.day, figures["last"]) if d is not None)
@@ -439,7 +461,7 @@ class SilverBuild:
         return self.write(
             "orders",
             current,
-            int(figures["rows"]),
+            rows,
             {
                 "orders_unknown_customer": F.col("has_unknown_customer"),
                 "orders_unknown_product": F.col("has_unknown_product"),
@@ -460,11 +482,12 @@ class SilverBuild:
             links = [("order_id", self.changed_orders(since), "order_id")]
             return self.linked_scope("order_events", versions, own, links)
 
-        recomputed, scope_keys = self.scoped("order_events", versions, scope)
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("order_events", versions, rows, scope)
         self.write(
             "order_events",
             events.current_events(recomputed, current_orders),
-            versions.count(),
+            rows,
             {"order_events_unknown_order": "has_unknown_order"},
             partition=events.PARTITION,
             scope=scope_keys,
@@ -478,11 +501,12 @@ class SilverBuild:
             links = [("customer_id", self.changed_customers(since), "customer_id")]
             return self.linked_scope("customer_behavior", versions, own, links)
 
-        recomputed, scope_keys = self.scoped("customer_behavior", versions, scope)
+        rows = versions.count()
+        recomputed, scope_keys = self.scoped("customer_behavior", versions, rows, scope)
         self.write(
             "customer_behavior",
             events.current_behavior(recomputed, current_customers),
-            versions.count(),
+            rows,
             {"customer_behavior_unknown_customer": "has_unknown_customer"},
             partition=events.PARTITION,
             scope=scope_keys,

@@ -9,7 +9,8 @@ and maintained with one MERGE of its diff by ``customer_sk`` (closed versions up
 inserted, versions a correction removed deleted), so a late change re-closes its neighbours and
 its facts are re-keyed by the fact's rebuild. The other tables are pure functions of silver and
 the dimensions as they stand, each replaced whole with one overwrite commit (the previous
-version stays in the table's history). ``--rebuild`` writes the dimension whole as well. The
+version stays in the table's history). ``--rebuild`` writes the dimension whole as well, as
+does a run on a lake below ``incremental.min_versions`` (config: writing it whole is cheaper). The
 audit figures come from the commits' operation metrics or one aggregate over the committed
 table, never from a second pass during the write.
 """
@@ -79,14 +80,22 @@ def _record(
 
 def write_dim_customer(context: JobContext, rebuild: bool) -> Commit:
     """Make ``gold/dim_customer`` the history bronze implies, in one commit: a MERGE of the
-    diff against the table as it stands, or (first run, ``--rebuild``) one overwrite."""
+    diff against the table as it stands, or one overwrite on a first run, on ``--rebuild`` and
+    when bronze holds fewer customer and account versions than ``incremental.min_versions``
+    (the dimension is recomputed whole either way; below that size writing it whole costs less
+    than the diff and the MERGE, docs/PERFORMANCE.md)."""
     spark, path = context.spark, context.lake.gold("dim_customer")
+    customer_versions = read_bronze(context, "snowflake", "customers")
+    account_versions = read_bronze(context, "crm", "accounts")
     desired = dim_customer.dim_customer(
-        customers_from_bronze(read_bronze(context, "snowflake", "customers")),
-        accounts_from_bronze(read_bronze(context, "crm", "accounts")),
+        customers_from_bronze(customer_versions),
+        accounts_from_bronze(account_versions),
         _silver(context, "customers"),
     )
-    existing = None if rebuild else read_delta(spark, path)
+    whole = rebuild or context.settings.incremental.whole(
+        customer_versions.count() + account_versions.count()
+    )
+    existing = None if whole else read_delta(spark, path)
     if existing is None:
         return overwrite(desired, path, metadata=context.commit_metadata)
     keys = primary_key("gold", "dim_customer")  # customer_sk: a version is a row

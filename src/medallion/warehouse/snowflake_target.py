@@ -423,9 +423,7 @@ class SnowflakeWarehouse(Warehouse):
         delete = sql.delete_missing_sql(step.target, target_table, step.staging, step.keys, q)
         deleted = self.execute(delete).rowcount
         check_applied(step.table, "DELETE of rows gone from gold", step.changes.deleted, deleted)
-        merge = sql.merge_sql(
-            step.target, step.source, step.keys, step.names, q, delete_missing=False
-        )
+        merge = sql.merge_sql(step.target, step.source, step.keys, step.names, q)
         counts = _merge_counts(self.execute(merge))
         inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
         check_applied(step.table, "MERGE (inserts)", step.changes.inserted, inserted)

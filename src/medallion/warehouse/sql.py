@@ -5,8 +5,8 @@ the same text serves DuckDB (lower-case quoted names) and Snowflake (upper-case 
 Column lists always come from the table's schema; nothing here knows a table.
 
 The statements use only syntax both engines accept (``QUALIFY``, ``IS DISTINCT FROM``, ``MERGE``
-with ``WHEN MATCHED AND ...``); the one difference, ``WHEN NOT MATCHED BY SOURCE`` (DuckDB has
-it, Snowflake does not), is a flag.
+with ``WHEN MATCHED AND ...``); keys gone from gold are deleted by a ``DELETE`` of their own on
+both (Snowflake has no ``WHEN NOT MATCHED BY SOURCE``).
 """
 
 from __future__ import annotations
@@ -98,14 +98,11 @@ def merge_sql(
     keys: Sequence[str],
     columns: Sequence[str],
     quote: Quote,
-    delete_missing: bool,
 ) -> str:
-    """``MERGE`` the source (one row per key) into the target.
-
-    Matched rows are updated only when a non-key column differs, so a rerun touches nothing;
-    ``delete_missing`` adds ``WHEN NOT MATCHED BY SOURCE THEN DELETE`` (DuckDB; Snowflake has no
-    such clause and runs ``delete_missing_sql`` in the same transaction instead).
-    """
+    """``MERGE`` the source (one row per key) into the target: insert the new keys, update the
+    matched rows whose non-key columns differ (so a rerun touches nothing). Keys gone from gold
+    are deleted by :func:`delete_missing_sql` in the same transaction (Snowflake has no
+    ``WHEN NOT MATCHED BY SOURCE``; on DuckDB that clause made the MERGE read the whole target)."""
     values = [c for c in columns if c not in keys]
     clauses = []
     if values:
@@ -114,11 +111,29 @@ def merge_sql(
     column_list = ", ".join(quote(c) for c in columns)
     value_list = ", ".join(f"{SOURCE}.{quote(c)}" for c in columns)
     clauses.append(f"WHEN NOT MATCHED THEN INSERT ({column_list}) VALUES ({value_list})")
-    if delete_missing:
-        clauses.append("WHEN NOT MATCHED BY SOURCE THEN DELETE")
     return (
         f"MERGE INTO {target} AS {TARGET}\nUSING {source} AS {SOURCE}\n"
         f"ON {_key_match(keys, quote)}\n" + "\n".join(clauses)
+    )
+
+
+def differing_source_sql(
+    target: str, source: str, keys: Sequence[str], columns: Sequence[str], quote: Quote
+) -> str:
+    """The source rows (one per key) that the target lacks or holds with another value, as a
+    parenthesised query: what a MERGE has to apply, without the rows it would leave as they are.
+
+    A gold table is published whole every day while a few percent of its rows change; handing the
+    MERGE only these rows is what keeps the publish proportional to the change (measured on
+    DuckDB, docs/PERFORMANCE.md). The new rows are those without a target row of the same key
+    (keys are never null: the publish refuses null keys first).
+    """
+    values = [c for c in columns if c not in keys]
+    select = ", ".join(f"{SOURCE}.{quote(c)}" for c in columns)
+    missing = " OR ".join(f"{TARGET}.{quote(k)} IS NULL" for k in keys)
+    return (
+        f"(SELECT {select} FROM {source} AS {SOURCE} LEFT JOIN {target} AS {TARGET} "
+        f"ON {_key_match(keys, quote)} WHERE {missing} OR {_changed(values, quote)})"
     )
 
 

@@ -19,10 +19,14 @@ D = dt.date
 PRODUCT_SCHEMA = "product_id string, price decimal(18,2), brand string"
 
 
-def _context(spark, tmp_path, day: dt.date, run_id: str) -> JobContext:
+def _context(spark, tmp_path, day: dt.date, run_id: str, min_versions: int = 0) -> JobContext:
     from medallion.config import parse_settings
 
-    settings = parse_settings(f'env: local\nlake: {{root: "{tmp_path / "lake"}"}}\n', "test")
+    settings = parse_settings(
+        f'env: local\nlake: {{root: "{tmp_path / "lake"}"}}\n'
+        f"incremental: {{min_versions: {min_versions}}}\n",
+        "test",
+    )
     lake = Lake.from_root(str(tmp_path / "lake"))
     return JobContext(spark, settings, lake, day, run_id, job="bronze_to_silver")
 
@@ -107,3 +111,30 @@ def test_rebuild_overwrites_the_table_in_one_commit(spark, tmp_path):
     assert (history["version"], history["operation"]) == (1, "WRITE")
     assert rebuild.tables[0].versions == {"silver/products": 1}
     assertDataFrameEqual(read_delta(spark, rebuild.lake.silver("products")), only)
+
+
+def test_a_table_below_the_incremental_size_is_recomputed_whole_and_overwritten(spark, tmp_path):
+    """``incremental.min_versions``: a table computed from fewer bronze versions is written like a
+    rebuild (one overwrite, with the watermark), without asking the change feed for a scope; a
+    table of that size or more takes the incremental way."""
+    build = SilverBuild(_context(spark, tmp_path, D(2025, 1, 13), "run-1"))
+    build.write("products", _products(spark, [("P1", "1.00", "a"), ("P2", "2.00", "b")]), 2)
+    small = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-2", min_versions=3))
+    versions = _products(spark, [("P1", "1.50", "a")])
+
+    def no_scope(since):
+        raise AssertionError("a small table must not ask the change feed for a scope")
+
+    recomputed, scope = small.scoped("products", versions, 2, no_scope)
+    assert (recomputed, scope) == (versions, None)
+    assert small.scopes == {"products": "whole (small table)"}
+    small.write("products", recomputed, 2)
+    history = DeltaTable.forPath(spark, small.lake.silver("products")).history(1).first()
+    assert (history["version"], history["operation"]) == (1, "WRITE")
+    assert json.loads(history["userMetadata"])["inputs"] == small.inputs
+    assertDataFrameEqual(read_delta(spark, small.lake.silver("products")), versions)
+
+    asked = []
+    big = SilverBuild(_context(spark, tmp_path, D(2025, 1, 14), "run-3", min_versions=3))
+    big.scoped("products", versions, 3, lambda since: asked.append(since))
+    assert asked == [small.inputs] and "products" not in big.whole

@@ -9,10 +9,8 @@ TARGET = '"main"."fact_orders"'
 STAGING = '"main"."stg_fact_orders_0a1b"'
 
 
-def test_merge_updates_changed_rows_inserts_new_ones_and_deletes_missing_ones():
-    text = sql.merge_sql(
-        TARGET, STAGING, ["order_id"], ["order_id", "status", "amount"], q, delete_missing=True
-    )
+def test_merge_updates_changed_rows_and_inserts_new_ones():
+    text = sql.merge_sql(TARGET, STAGING, ["order_id"], ["order_id", "status", "amount"], q)
 
     assert text == (
         'MERGE INTO "main"."fact_orders" AS tgt\n'
@@ -22,20 +20,19 @@ def test_merge_updates_changed_rows_inserts_new_ones_and_deletes_missing_ones():
         'tgt."amount" IS DISTINCT FROM src."amount") '
         'THEN UPDATE SET "status" = src."status", "amount" = src."amount"\n'
         'WHEN NOT MATCHED THEN INSERT ("order_id", "status", "amount") '
-        'VALUES (src."order_id", src."status", src."amount")\n'
-        "WHEN NOT MATCHED BY SOURCE THEN DELETE"
+        'VALUES (src."order_id", src."status", src."amount")'
     )
 
 
-def test_merge_for_snowflake_has_no_not_matched_by_source_clause():
-    text = sql.merge_sql(TARGET, STAGING, ["ID"], ["ID", "V"], q, delete_missing=False)
+def test_merge_has_no_not_matched_by_source_clause():
+    text = sql.merge_sql(TARGET, STAGING, ["ID"], ["ID", "V"], q)
 
     assert "NOT MATCHED BY SOURCE" not in text
     assert text.endswith('WHEN NOT MATCHED THEN INSERT ("ID", "V") VALUES (src."ID", src."V")')
 
 
 def test_merge_of_a_key_only_table_never_updates():
-    text = sql.merge_sql(TARGET, STAGING, ["a", "b"], ["a", "b"], q, delete_missing=True)
+    text = sql.merge_sql(TARGET, STAGING, ["a", "b"], ["a", "b"], q)
 
     assert "WHEN MATCHED" not in text
     assert 'ON tgt."a" = src."a" AND tgt."b" = src."b"' in text
@@ -74,3 +71,13 @@ def test_staging_tables_carry_no_constraint():
 
 def test_quoting_doubles_embedded_quotes():
     assert q('we"ird') == '"we""ird"'
+
+
+def test_differing_source_holds_only_new_and_changed_rows():
+    text = sql.differing_source_sql(TARGET, STAGING, ["order_id"], ["order_id", "status"], q)
+
+    assert text == (
+        '(SELECT src."order_id", src."status" FROM "main"."stg_fact_orders_0a1b" AS src '
+        'LEFT JOIN "main"."fact_orders" AS tgt ON tgt."order_id" = src."order_id" '
+        'WHERE tgt."order_id" IS NULL OR (tgt."status" IS DISTINCT FROM src."status"))'
+    )
