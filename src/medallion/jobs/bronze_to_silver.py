@@ -23,9 +23,10 @@ a lake older than the feed; a bronze table created without it; commits cleaned f
 table is recomputed whole from all of bronze and its diff merged, which gives the same rows.
 ``--rebuild`` writes every table whole in one overwrite commit, and so does a run for a table
 computed from fewer bronze versions than ``incremental.min_versions`` (config): below that size
-the incremental way's fixed cost per table (the feed's reads, the scope's joins, the diff, MERGE's
-passes) exceeds a whole recomputation (docs/PERFORMANCE.md; 0, the default, never does this). All bronze reads of a run are
-pinned to the versions recorded, so the watermark names exactly what the run read.
+the incremental way's fixed cost per table (the feed's reads, the scope's joins, the diff,
+MERGE's passes) exceeds a whole recomputation (docs/PERFORMANCE.md; 0, the default, never does
+this). All bronze reads of a run are pinned to the versions recorded, so the watermark names
+exactly what the run read.
 
 Counting uses no Spark ``Observation`` (Delta's writes and MERGE do not report them): the bronze
 rows read are counted by an aggregate of their own (Delta answers a plain count from its file
