@@ -73,6 +73,36 @@ def test_incremental_silver_equals_a_full_rebuild(spark, chain, tmp_path):
         assert same_content(silver(spark, root, table), silver(spark, copy, table)), table
 
 
+def test_dim_customer_written_whole_below_min_versions_equals_its_incremental_merge(
+    spark, chain, tmp_path
+):
+    """``incremental.min_versions`` above the lake's size: the dimension, which the chain
+    maintained by MERGE, is written whole in one overwrite with the same rows; a later run of
+    the incremental way then finds nothing to change."""
+    from medallion.config import parse_settings
+    from medallion.jobs.silver_to_gold import write_dim_customer
+    from medallion.lake import NO_COMMIT
+
+    root, _, _, _ = chain
+    copy = tmp_path / "whole"
+    for layer in ("bronze", "silver", "gold"):
+        shutil.copytree(root / layer, copy / layer)
+    lake = Lake.from_root(str(copy))
+
+    def context(min_versions: int, run_id: str) -> JobContext:
+        text = (
+            f'env: local\nlake: {{root: "{copy}"}}\nincremental: {{min_versions: {min_versions}}}\n'
+        )
+        settings = parse_settings(text, "test")
+        return JobContext(spark, settings, lake, DAYS[-1], run_id, job="silver_to_gold")
+
+    whole = write_dim_customer(context(10**9, "whole"), rebuild=False)
+    assert whole.operation == "WRITE"
+    assert same_content(gold(spark, root, "dim_customer"), gold(spark, copy, "dim_customer"))
+    again = write_dim_customer(context(0, "incremental"), rebuild=False)
+    assert (again.operation, again.version) == (NO_COMMIT, whole.version)
+
+
 def _independent_fx(root: Path) -> pd.DataFrame:
     """Read the FX landing files with plain json and keep the rates a person would trust."""
     records = []
