@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -200,9 +201,10 @@ class IncrementalConfig(_Strict):
 
     min_versions: int = Field(default=0, ge=0)
 
-    def whole(self, versions: int) -> bool:
-        """Whether a table computed from ``versions`` bronze versions is written whole."""
-        return versions < self.min_versions
+    def whole(self, versions: Callable[[], int]) -> bool:
+        """Whether a table computed from ``versions()`` bronze versions is written whole. The
+        count is asked for only when the rule is on: with 0 a run spends no Spark job on it."""
+        return self.min_versions > 0 and versions() < self.min_versions
 
 
 class AnomalyConfig(_Strict):

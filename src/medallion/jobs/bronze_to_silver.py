@@ -157,7 +157,7 @@ class SilverBuild:
         if self.rebuild:
             self.scopes[table] = "whole"
             return versions, None
-        if self.incremental.whole(rows):
+        if self.incremental.whole(lambda: rows):
             self.whole.add(table)
             self.scopes[table] = "whole (small table)"
             return versions, None

@@ -93,7 +93,7 @@ def write_dim_customer(context: JobContext, rebuild: bool) -> Commit:
         _silver(context, "customers"),
     )
     whole = rebuild or context.settings.incremental.whole(
-        customer_versions.count() + account_versions.count()
+        lambda: customer_versions.count() + account_versions.count()
     )
     existing = None if whole else read_delta(spark, path)
     if existing is None:

@@ -28,7 +28,7 @@ import re
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
@@ -213,6 +213,14 @@ class Warehouse(ABC):
     def merge(self, step: MergeStep) -> None:
         """Merge the source (one row per key) into the target, deleting keys gone from gold, and
         check (``check_applied``) that the statements changed exactly ``step.changes``."""
+
+    def delete_missing(self, step: MergeStep, deleted: Callable[[Cursor], int]) -> None:
+        """Delete the target rows whose key is gone from gold, in the MERGE's transaction, and
+        check the count; ``deleted`` reads it from the statement's result (targets differ)."""
+        target_table = step.target.rsplit(".", 1)[-1]
+        delete = sql.delete_missing_sql(step.target, target_table, step.staging, step.keys, q)
+        count = deleted(self.execute(delete))
+        check_applied(step.table, "DELETE of rows gone from gold", step.changes.deleted, count)
 
     # --- the algorithm ----------------------------------------------------------------------
 

@@ -127,10 +127,7 @@ class DuckDBWarehouse(Warehouse):
         included) took 24 s for a 983,500-row fact with 58,500 changes at scale 10; the same
         change as a DELETE and a MERGE of the differing rows took 1.5 s (docs/PERFORMANCE.md).
         """
-        target_table = step.target.rsplit(".", 1)[-1]
-        delete = sql.delete_missing_sql(step.target, target_table, step.staging, step.keys, q)
-        (deleted,) = self.execute(delete).fetchone()
-        check_applied(step.table, "DELETE of rows gone from gold", step.changes.deleted, deleted)
+        self.delete_missing(step, lambda result: result.fetchone()[0])
         differing = sql.differing_source_sql(step.target, step.source, step.keys, step.names, q)
         merge = sql.merge_sql(step.target, differing, step.keys, step.names, q)
         (affected,) = self.execute(merge).fetchone()

@@ -419,10 +419,7 @@ class SnowflakeWarehouse(Warehouse):
 
     def merge(self, step: MergeStep) -> None:
         # No WHEN NOT MATCHED BY SOURCE in Snowflake: a DELETE in the same transaction first.
-        target_table = step.target.rsplit(".", 1)[-1]
-        delete = sql.delete_missing_sql(step.target, target_table, step.staging, step.keys, q)
-        deleted = self.execute(delete).rowcount
-        check_applied(step.table, "DELETE of rows gone from gold", step.changes.deleted, deleted)
+        self.delete_missing(step, lambda result: result.rowcount)
         merge = sql.merge_sql(step.target, step.source, step.keys, step.names, q)
         counts = _merge_counts(self.execute(merge))
         inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
